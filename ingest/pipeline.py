@@ -1,0 +1,249 @@
+"""The batch loop: take received messages, decode them, commit one transaction, then ack.
+
+It runs in a worker thread because the database driver and the MQTT client are synchronous;
+the asyncio service owns it and stops it through ``request_stop``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+import structlog
+
+from ingest.metrics import IngestMetrics
+from ingest.mqtt_source import Inbound, MqttSource
+from ingest.registry_cache import RegistryCache
+from telemetry.backoff import Backoff
+from telemetry.db import connect
+from telemetry.decoding import Decoded, DeadLetter, Limits, MessageDecoder
+from telemetry.settings import Settings
+from telemetry.storage.maintenance import run_upkeep
+from telemetry.storage.readings import Batch, ReadingStore, WriteResult
+from telemetry.topics import device_id_of
+
+log = structlog.get_logger("ingest.pipeline")
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: Inbound
+    decoded: Decoded
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The contract limits the settings ask for."""
+    return Limits(
+        prefix=settings.topic_prefix,
+        max_payload_bytes=settings.max_payload_bytes,
+        max_batch_items=settings.max_batch_items,
+        max_age=settings.max_age,
+        max_future=settings.max_future,
+        auto_register=settings.auto_register,
+    )
+
+
+class Pipeline:
+    """Moves messages from the MQTT inbox into the database, at least once, exactly once."""
+
+    def __init__(
+        self, settings: Settings, source: MqttSource, metrics: IngestMetrics,
+        *, drain_timeout_s: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.metrics = metrics
+        self.decoder = MessageDecoder(limits_from(settings))
+        self.registry = RegistryCache(settings.ingest_registry_refresh_s)
+        self.db_ready = threading.Event()
+        self._stop = threading.Event()
+        self._drain_timeout_s = drain_timeout_s
+        self._stop_deadline = float("inf")
+        self._conn: psycopg.Connection | None = None
+        self._store: ReadingStore | None = None
+        self._next_upkeep = 0.0
+        self._backoff = Backoff(base=0.2, cap=10.0)
+
+    def request_stop(self) -> None:
+        """Finish what was received, commit, ack, and return from ``run``."""
+        self._stop_deadline = time.monotonic() + self._drain_timeout_s
+        self.source.stop_accepting()
+        self._stop.set()
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Loop until stopped and drained (or the drain deadline passes with the database down)."""
+        try:
+            self._connect_until_ready()
+            while True:
+                messages = self._take()
+                if messages:
+                    if not self._commit(messages):
+                        break  # stopping with the database down: nothing acked, nothing lost
+                    self.source.ack(messages)
+                elif self._stop.is_set():
+                    break
+                self._maybe_upkeep()
+        finally:
+            self.metrics.backlog.set(len(self.source.inbox))
+            if self._conn is not None:
+                self._conn.close()
+
+    def _take(self) -> list[Inbound]:
+        inbox = self.source.inbox
+        batch_max = self.settings.ingest_batch_max
+        batch_age = self.settings.ingest_batch_age_ms / 1000
+        while True:
+            count = len(inbox)
+            if count >= batch_max or (self._stop.is_set() and count):
+                break
+            if count:
+                waited = time.monotonic() - inbox[0].arrived
+                if waited >= batch_age:
+                    break
+                timeout = batch_age - waited
+            elif self._stop.is_set():
+                return []
+            else:
+                timeout = batch_age
+            self.source.wake.wait(timeout)
+            self.source.wake.clear()
+        generation = self.source.generation
+        taken = []
+        for _ in range(min(count, batch_max)):
+            message = inbox.popleft()
+            # A message from a previous connection is redelivered on this one; skip the stale copy.
+            if message.generation == generation:
+                taken.append(message)
+        self.metrics.messages.inc(len(taken))
+        self.metrics.backlog.set(len(inbox) + len(taken))
+        return taken
+
+    # -- database ------------------------------------------------------------------------------
+
+    def _ensure_store(self) -> ReadingStore:
+        if self._store is not None and self._conn is not None and not self._conn.closed:
+            return self._store
+        conn = connect(self.settings, app="rasd-ingest", autocommit=True)
+        self._conn = conn
+        self._store = ReadingStore(conn)
+        self.registry.refresh(conn, force=True)
+        self.db_ready.set()
+        log.info("database_connected", backend=self._store.backend.value)
+        return self._store
+
+    def _connect_until_ready(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ensure_store()
+                return
+            except psycopg.Error as exc:
+                self._drop_connection()
+                delay = self._backoff.next_delay()
+                log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=round(delay, 2))
+                self._stop.wait(delay)
+
+    def _drop_connection(self) -> None:
+        self.db_ready.clear()
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._store = None
+
+    def _decode(self, store: ReadingStore, messages: list[Inbound]) -> list[_Pending]:
+        prefix = self.settings.topic_prefix
+        self.registry.refresh(store.conn)
+        ids = {device_id_of(m.topic, prefix) for m in messages}
+        self.registry.resolve(store.conn, (d for d in ids if d))
+        fleets = self.registry.fleets
+        decode = self.decoder.decode
+        return [_Pending(m, decode(m.topic, m.payload, m.received_at, fleets)) for m in messages]
+
+    def _commit(self, messages: list[Inbound]) -> bool:
+        """Write a batch, retrying until it is committed; False only when giving up to stop."""
+        while True:
+            try:
+                store = self._ensure_store()
+                pending = self._decode(store, messages)
+                started = time.perf_counter()
+                try:
+                    result = self._write(store, pending)
+                except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+                    log.warning("batch_refused_isolating", error=str(exc), messages=len(pending))
+                    result = self._write_one_by_one(store, pending)
+                self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                self._backoff.reset()
+                self._record(result, len(messages))
+                return True
+            except psycopg.Error as exc:
+                self.metrics.db_errors.inc()
+                self._drop_connection()
+                delay = self._backoff.next_delay()
+                log.warning("database_write_failed", error=str(exc).strip(), retry_in_s=round(delay, 2),
+                            messages=len(messages))
+                if time.monotonic() + delay > self._stop_deadline:
+                    log.error("drain_abandoned_database_down", unacked=len(messages))
+                    return False
+                time.sleep(delay)
+
+    def _write(self, store: ReadingStore, pending: list[_Pending]) -> WriteResult:
+        batch = Batch()
+        for item in pending:
+            batch.add(item.decoded)
+        result = store.write(batch)
+        if batch.new_devices:
+            self.registry.learn(batch.new_devices)
+        for letter in batch.dead_letters:
+            self.metrics.dead_letters.labels(letter.reason_code).inc()
+            log.warning("dead_letter", topic=letter.topic, device_id=letter.device_id,
+                        reason=letter.reason, element_index=letter.element_index)
+        return result
+
+    def _write_one_by_one(self, store: ReadingStore, pending: list[_Pending]) -> WriteResult:
+        """Isolate the message the database refuses and dead-letter it with the error."""
+        inserted: dict[str, int] = {}
+        staged: dict[str, int] = {}
+        dead = 0
+        registered = 0
+        for item in pending:
+            try:
+                part = self._write(store, [item])
+            except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+                m = item.message
+                refused = Decoded()
+                refused.dead_letters.append(
+                    DeadLetter(m.received_at, m.topic, m.payload,
+                               f"storage_refused: {str(exc).strip()}", "storage_refused",
+                               device_id_of(m.topic, self.settings.topic_prefix), None)
+                )
+                part = self._write(store, [_Pending(m, refused)])
+            for table, n in part.inserted.items():
+                inserted[table] = inserted.get(table, 0) + n
+            for table, n in part.staged.items():
+                staged[table] = staged.get(table, 0) + n
+            dead += part.dead_letters
+            registered += part.devices_registered
+        return WriteResult(inserted, staged, dead, registered)
+
+    def _record(self, result: WriteResult, messages: int) -> None:
+        self.metrics.batch_size.observe(messages)
+        for table, n in result.inserted.items():
+            self.metrics.rows.labels(table).inc(n)
+            self.metrics.duplicates.labels(table).inc(result.staged[table] - n)
+        self.metrics.devices_registered.inc(result.devices_registered)
+
+    def _maybe_upkeep(self) -> None:
+        now = time.monotonic()
+        if now < self._next_upkeep or self._conn is None or self._stop.is_set():
+            return
+        self._next_upkeep = now + self.settings.ingest_maintenance_interval_s
+        try:
+            report = run_upkeep(self._conn, self.settings, datetime.now(UTC))
+            log.info("upkeep_done", created=report.partitions_created,
+                     dropped=report.partitions_dropped)
+        except psycopg.Error as exc:
+            log.warning("upkeep_failed", error=str(exc).strip())

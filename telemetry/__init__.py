@@ -1,0 +1,1 @@
+"""Rasd's core: the device contract, the schema and migrations, and storage reads and writes."""

@@ -1,0 +1,266 @@
+"""Pure decoding of one MQTT message into storable rows and dead letters (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from telemetry.contract import REPORT_MODEL, EnergyReport, FaultReport, PositionReport
+from telemetry.errors import Rejection
+from telemetry.topics import Channel, Fleet, Topic, parse_topic
+
+
+class PositionRow(NamedTuple):
+    """One row of ``vehicle_positions``, in column order."""
+
+    device_id: str
+    time: datetime
+    received_at: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None
+    heading_deg: float | None
+    accuracy_m: float | None
+    route: str | None
+    seq: int | None
+
+
+class EnergyRow(NamedTuple):
+    """One row of ``light_energy``, in column order."""
+
+    device_id: str
+    time: datetime
+    received_at: datetime
+    energy_wh: float
+    power_w: float | None
+    voltage_v: float | None
+    current_a: float | None
+    power_factor: float | None
+    lamp_on: bool | None
+    dim_pct: float | None
+    seq: int | None
+
+
+class FaultRow(NamedTuple):
+    """One row of ``light_faults``, in column order."""
+
+    device_id: str
+    time: datetime
+    received_at: datetime
+    fault: str
+    active: bool
+    detail: str | None
+
+
+class DeadLetter(NamedTuple):
+    """A rejected message or batch element, kept with the reason it was refused."""
+
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    reason_code: str
+    device_id: str | None
+    element_index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The contract's bounds on one message."""
+
+    prefix: str
+    max_payload_bytes: int = 64 * 1024
+    max_batch_items: int = 1000
+    max_age: timedelta = timedelta(days=7)
+    max_future: timedelta = timedelta(minutes=5)
+    auto_register: bool = False
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Everything one message turned into."""
+
+    positions: list[PositionRow] = field(default_factory=list)
+    energy: list[EnergyRow] = field(default_factory=list)
+    faults: list[FaultRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    new_device: tuple[str, Fleet] | None = None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in item["loc"]) or "payload"
+        msg = item["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def registry_rejection(
+    topic: Topic, registry: Mapping[str, Fleet], auto_register: bool
+) -> Rejection | None:
+    """Why a device may not publish on this topic, or None when it may."""
+    fleet = registry.get(topic.device_id)
+    if fleet is None:
+        if auto_register:
+            return None
+        return Rejection("unknown_device", f"device {topic.device_id!r} is not in the registry")
+    if fleet != topic.fleet:
+        return Rejection(
+            "fleet_mismatch",
+            f"device {topic.device_id!r} is registered as {fleet.value}, topic says {topic.fleet}",
+        )
+    return None
+
+
+class MessageDecoder:
+    """Turns raw MQTT messages into rows, judging each batch element on its own."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def decode(
+        self,
+        topic_str: str,
+        payload: bytes,
+        received_at: datetime,
+        registry: Mapping[str, Fleet],
+    ) -> Decoded:
+        """Decode one message; never raises for bad input, it dead-letters instead."""
+        out = Decoded()
+        device_id: str | None = None
+        try:
+            if len(payload) > self.limits.max_payload_bytes:
+                raise Rejection(
+                    "too_large",
+                    f"payload is {len(payload)} bytes, limit {self.limits.max_payload_bytes}",
+                )
+            topic = parse_topic(topic_str, self.limits.prefix)
+            device_id = topic.device_id
+            refusal = registry_rejection(topic, registry, self.limits.auto_register)
+            if refusal is not None:
+                raise refusal
+            if topic.device_id not in registry:
+                out.new_device = (topic.device_id, topic.fleet)
+            elements = self._elements(payload)
+        except Rejection as rejection:
+            out.dead_letters.append(
+                DeadLetter(
+                    received_at, topic_str, payload, rejection.reason, rejection.code, device_id, None
+                )
+            )
+            return out
+        single = len(elements) == 1 and not payload.lstrip().startswith(b"[")
+        for index, element in enumerate(elements):
+            try:
+                self._store(topic, element, received_at, out)
+            except Rejection as rejection:
+                raw = payload if single else json.dumps(element, allow_nan=False).encode()
+                out.dead_letters.append(
+                    DeadLetter(
+                        received_at,
+                        topic_str,
+                        raw,
+                        rejection.reason,
+                        rejection.code,
+                        topic.device_id,
+                        None if single else index,
+                    )
+                )
+        return out
+
+    def _elements(self, payload: bytes) -> list[Any]:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Rejection("not_utf8", f"payload is not UTF-8 ({exc.reason} at byte {exc.start})")
+        try:
+            document = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise Rejection("not_json", f"payload is not JSON ({exc})") from None
+        if isinstance(document, dict):
+            return [document]
+        if isinstance(document, list):
+            if not document:
+                raise Rejection("empty_batch", "payload is an empty array")
+            if len(document) > self.limits.max_batch_items:
+                raise Rejection(
+                    "batch_too_large",
+                    f"batch has {len(document)} elements, limit {self.limits.max_batch_items}",
+                )
+            return document
+        raise Rejection("not_object", "payload must be a JSON object or an array of objects")
+
+    def _store(self, topic: Topic, element: Any, received_at: datetime, out: Decoded) -> None:
+        if not isinstance(element, dict):
+            raise Rejection("not_object", f"element is a JSON {type(element).__name__}, not an object")
+        model = REPORT_MODEL[topic.channel]
+        try:
+            report = model.model_validate(element)
+        except ValidationError as exc:
+            raise Rejection("invalid", _describe(exc)) from None
+        ts = report.ts
+        if ts > received_at + self.limits.max_future:
+            ahead = (ts - received_at).total_seconds()
+            raise Rejection(
+                "ts_future",
+                f"ts {ts.isoformat()} is {ahead:.0f} s ahead of server time "
+                f"(limit {self.limits.max_future.total_seconds():.0f} s)",
+            )
+        if ts < received_at - self.limits.max_age:
+            raise Rejection(
+                "ts_too_old",
+                f"ts {ts.isoformat()} is older than the {self.limits.max_age} accepted",
+            )
+        device_id = topic.device_id
+        if topic.channel is Channel.POSITION:
+            assert isinstance(report, PositionReport)
+            if report.lat == 0 and report.lon == 0:
+                raise Rejection("null_island", "lat/lon is exactly (0, 0): a tracker without a fix")
+            out.positions.append(
+                PositionRow(
+                    device_id,
+                    ts,
+                    received_at,
+                    report.lat,
+                    report.lon,
+                    report.speed_kmh,
+                    report.heading_deg,
+                    report.accuracy_m,
+                    report.route,
+                    report.seq,
+                )
+            )
+        elif topic.channel is Channel.ENERGY:
+            assert isinstance(report, EnergyReport)
+            out.energy.append(
+                EnergyRow(
+                    device_id,
+                    ts,
+                    received_at,
+                    report.energy_wh,
+                    report.power_w,
+                    report.voltage_v,
+                    report.current_a,
+                    report.power_factor,
+                    report.lamp_on,
+                    report.dim_pct,
+                    report.seq,
+                )
+            )
+        else:
+            assert isinstance(report, FaultReport)
+            out.faults.append(
+                FaultRow(device_id, ts, received_at, report.fault, report.active, report.detail)
+            )
