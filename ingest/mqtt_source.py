@@ -119,7 +119,7 @@ class MqttSource:
         return props
 
     def _run(self) -> None:
-        backoff = Backoff(base=0.5, cap=30.0)
+        backoff = Backoff(base=0.2, cap=30.0)
         while not self._stopping.is_set():
             try:
                 self.client.connect(

@@ -66,6 +66,8 @@ class Pipeline:
         self._store: ReadingStore | None = None
         self._next_upkeep = 0.0
         self._backoff = Backoff(base=0.2, cap=10.0)
+        self._committed_messages = 0
+        self._committed_rows = 0
 
     def request_stop(self) -> None:
         """Finish what was received, commit, ack, and return from ``run``."""
@@ -92,6 +94,8 @@ class Pipeline:
             self.metrics.backlog.set(len(self.source.inbox))
             if self._conn is not None:
                 self._conn.close()
+            log.info("drained", messages_committed=self._committed_messages,
+                     rows_committed=self._committed_rows, left_unacked=len(self.source.inbox))
 
     def _take(self) -> list[Inbound]:
         inbox = self.source.inbox
@@ -230,6 +234,8 @@ class Pipeline:
         return WriteResult(inserted, staged, dead, registered)
 
     def _record(self, result: WriteResult, messages: int) -> None:
+        self._committed_messages += messages
+        self._committed_rows += sum(result.inserted.values())
         self.metrics.batch_size.observe(messages)
         for table, n in result.inserted.items():
             self.metrics.rows.labels(table).inc(n)

@@ -49,8 +49,8 @@ def topic_name(prefix: str, fleet: Fleet, device_id: str, channel: Channel) -> s
 
 
 def subscription_filter(prefix: str) -> str:
-    """The filter that matches every device topic under ``prefix``."""
-    return f"{prefix}/+/+/+"
+    """The filter the ingestor takes: everything under ``prefix``, so bad shapes are dead-lettered."""
+    return f"{prefix}/#"
 
 
 def parse_topic(topic: str, prefix: str) -> Topic:
