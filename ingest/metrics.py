@@ -18,23 +18,27 @@ class IngestMetrics:
         self.messages = Counter(
             "rasd_ingest_messages_received", "MQTT messages received", registry=r
         )
-        self.rows = Counter(
-            "rasd_ingest_rows_written", "Rows newly stored", ["table"], registry=r
-        )
+        self.rows = Counter("rasd_ingest_rows_written", "Rows newly stored", ["table"], registry=r)
         self.duplicates = Counter(
-            "rasd_ingest_duplicates", "Readings already stored (redelivery, resend)", ["table"],
+            "rasd_ingest_duplicates",
+            "Readings already stored (redelivery, resend)",
+            ["table"],
             registry=r,
         )
         self.dead_letters = Counter(
             "rasd_ingest_dead_letters", "Messages or elements refused", ["reason"], registry=r
         )
         self.batch_size = Histogram(
-            "rasd_ingest_batch_messages", "Messages per committed batch",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000), registry=r,
+            "rasd_ingest_batch_messages",
+            "Messages per committed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+            registry=r,
         )
         self.commit_seconds = Histogram(
-            "rasd_ingest_commit_seconds", "Time to write and commit one batch",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+            "rasd_ingest_commit_seconds",
+            "Time to write and commit one batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
         )
         self.backlog = Gauge(
             "rasd_ingest_backlog_messages", "Messages received, not yet committed", registry=r
@@ -49,6 +53,7 @@ class IngestMetrics:
             "rasd_ingest_broker_connects", "Successful broker connections", registry=r
         )
         self.devices_registered = Counter(
-            "rasd_ingest_devices_auto_registered", "Devices registered on first message",
+            "rasd_ingest_devices_auto_registered",
+            "Devices registered on first message",
             registry=r,
         )

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.metrics import IngestMetrics
 from telemetry.backoff import Backoff
@@ -75,7 +76,8 @@ class MqttSource:
     @property
     def topic_filter(self) -> str:
         """The shared subscription this process joins."""
-        return f"$share/{self.settings.ingest_share_group}/{subscription_filter(self.settings.topic_prefix)}"
+        group = self.settings.ingest_share_group
+        return f"$share/{group}/{subscription_filter(self.settings.topic_prefix)}"
 
     def __enter__(self) -> MqttSource:
         self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
@@ -112,7 +114,7 @@ class MqttSource:
     # -- network thread ---------------------------------------------------------------------
 
     def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # Without a session expiry interval an MQTT v5 session dies with the connection.
         props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
         props.ReceiveMaximum = self.settings.ingest_receive_maximum
@@ -164,7 +166,7 @@ class MqttSource:
             session_present=flags.session_present,
             generation=self.generation,
         )
-        options = mqtt.SubscribeOptions(qos=1)
+        options = SubscribeOptions(qos=1)
         _, self._sub_mid = client.subscribe(self.topic_filter, options=options)
 
     def _on_subscribe(
@@ -178,8 +180,11 @@ class MqttSource:
         if mid != self._sub_mid:
             return
         if any(rc.is_failure for rc in reason_codes):
-            log.error("subscription_refused", filter=self.topic_filter,
-                      reasons=[str(rc) for rc in reason_codes])
+            log.error(
+                "subscription_refused",
+                filter=self.topic_filter,
+                reasons=[str(rc) for rc in reason_codes],
+            )
             return
         self._was_up = True
         self.subscribed.set()
@@ -207,7 +212,7 @@ class MqttSource:
                 message.mid,
                 message.qos,
                 message.topic,
-                message.payload,
+                bytes(message.payload),
                 datetime.now(UTC),
                 time.monotonic(),
                 self.generation,

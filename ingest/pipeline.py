@@ -19,7 +19,7 @@ from ingest.mqtt_source import Inbound, MqttSource
 from ingest.registry_cache import RegistryCache
 from telemetry.backoff import Backoff
 from telemetry.db import connect
-from telemetry.decoding import Decoded, DeadLetter, Limits, MessageDecoder
+from telemetry.decoding import DeadLetter, Decoded, Limits, MessageDecoder
 from telemetry.settings import Settings
 from telemetry.storage.maintenance import run_upkeep
 from telemetry.storage.readings import Batch, ReadingStore, WriteResult
@@ -50,8 +50,12 @@ class Pipeline:
     """Moves messages from the MQTT inbox into the database, at least once, exactly once."""
 
     def __init__(
-        self, settings: Settings, source: MqttSource, metrics: IngestMetrics,
-        *, drain_timeout_s: float = 30.0,
+        self,
+        settings: Settings,
+        source: MqttSource,
+        metrics: IngestMetrics,
+        *,
+        drain_timeout_s: float = 30.0,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -94,8 +98,12 @@ class Pipeline:
             self.metrics.backlog.set(len(self.source.inbox))
             if self._conn is not None:
                 self._conn.close()
-            log.info("drained", messages_committed=self._committed_messages,
-                     rows_committed=self._committed_rows, left_unacked=len(self.source.inbox))
+            log.info(
+                "drained",
+                messages_committed=self._committed_messages,
+                rows_committed=self._committed_rows,
+                left_unacked=len(self.source.inbox),
+            )
 
     def _take(self) -> list[Inbound]:
         inbox = self.source.inbox
@@ -148,7 +156,9 @@ class Pipeline:
             except psycopg.Error as exc:
                 self._drop_connection()
                 delay = self._backoff.next_delay()
-                log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=round(delay, 2))
+                log.warning(
+                    "database_unreachable", error=str(exc).strip(), retry_in_s=round(delay, 2)
+                )
                 self._stop.wait(delay)
 
     def _drop_connection(self) -> None:
@@ -187,8 +197,12 @@ class Pipeline:
                 self.metrics.db_errors.inc()
                 self._drop_connection()
                 delay = self._backoff.next_delay()
-                log.warning("database_write_failed", error=str(exc).strip(), retry_in_s=round(delay, 2),
-                            messages=len(messages))
+                log.warning(
+                    "database_write_failed",
+                    error=str(exc).strip(),
+                    retry_in_s=round(delay, 2),
+                    messages=len(messages),
+                )
                 if time.monotonic() + delay > self._stop_deadline:
                     log.error("drain_abandoned_database_down", unacked=len(messages))
                     return False
@@ -203,8 +217,13 @@ class Pipeline:
             self.registry.learn(batch.new_devices)
         for letter in batch.dead_letters:
             self.metrics.dead_letters.labels(letter.reason_code).inc()
-            log.warning("dead_letter", topic=letter.topic, device_id=letter.device_id,
-                        reason=letter.reason, element_index=letter.element_index)
+            log.warning(
+                "dead_letter",
+                topic=letter.topic,
+                device_id=letter.device_id,
+                reason=letter.reason,
+                element_index=letter.element_index,
+            )
         return result
 
     def _write_one_by_one(self, store: ReadingStore, pending: list[_Pending]) -> WriteResult:
@@ -220,9 +239,15 @@ class Pipeline:
                 m = item.message
                 refused = Decoded()
                 refused.dead_letters.append(
-                    DeadLetter(m.received_at, m.topic, m.payload,
-                               f"storage_refused: {str(exc).strip()}", "storage_refused",
-                               device_id_of(m.topic, self.settings.topic_prefix), None)
+                    DeadLetter(
+                        m.received_at,
+                        m.topic,
+                        m.payload,
+                        f"storage_refused: {str(exc).strip()}",
+                        "storage_refused",
+                        device_id_of(m.topic, self.settings.topic_prefix),
+                        None,
+                    )
                 )
                 part = self._write(store, [_Pending(m, refused)])
             for table, n in part.inserted.items():
@@ -249,7 +274,8 @@ class Pipeline:
         self._next_upkeep = now + self.settings.ingest_maintenance_interval_s
         try:
             report = run_upkeep(self._conn, self.settings, datetime.now(UTC))
-            log.info("upkeep_done", created=report.partitions_created,
-                     dropped=report.partitions_dropped)
+            log.info(
+                "upkeep_done", created=report.partitions_created, dropped=report.partitions_dropped
+            )
         except psycopg.Error as exc:
             log.warning("upkeep_failed", error=str(exc).strip())

@@ -37,8 +37,7 @@ class RegistryCache:
         """Look up ids not yet known (and not recently found missing) in one query."""
         now = time.monotonic()
         wanted = {
-            d for d in device_ids
-            if d not in self.fleets and self._unknown_until.get(d, 0.0) <= now
+            d for d in device_ids if d not in self.fleets and self._unknown_until.get(d, 0.0) <= now
         }
         if not wanted:
             return

@@ -47,8 +47,12 @@ async def run_ingest(settings: Settings, stop: asyncio.Event | None = None) -> N
                     server.should_exit = True
 
                 tasks.create_task(stop_when_asked(), name="stopper")
-                log.info("ingest_started", client_id=settings.ingest_id,
-                         filter=source.topic_filter, http_port=settings.ingest_http_port)
+                log.info(
+                    "ingest_started",
+                    client_id=settings.ingest_id,
+                    filter=source.topic_filter,
+                    http_port=settings.ingest_http_port,
+                )
                 # If the pipeline dies on its own, stop everything else too.
                 await asyncio.wait([worker], return_when=asyncio.FIRST_COMPLETED)
                 stop.set()

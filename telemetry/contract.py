@@ -48,7 +48,7 @@ _MAX_EPOCH_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
 def parse_ts(value: Any) -> datetime:
-    """Parse ``ts``: RFC 3339 with an offset, or integer epoch milliseconds, to an aware datetime."""
+    """Parse ``ts`` (RFC 3339 with an offset, or integer epoch ms) to an aware datetime."""
     if isinstance(value, bool):
         raise ValueError("ts must be an RFC 3339 string or integer epoch milliseconds, not a bool")
     if isinstance(value, int):
@@ -115,7 +115,9 @@ class FaultReport(_Report):
 
 Report = PositionReport | EnergyReport | FaultReport
 
-REPORT_MODEL: Final[dict[Channel, type[PositionReport] | type[EnergyReport] | type[FaultReport]]] = {
+REPORT_MODEL: Final[
+    dict[Channel, type[PositionReport] | type[EnergyReport] | type[FaultReport]]
+] = {
     Channel.POSITION: PositionReport,
     Channel.ENERGY: EnergyReport,
     Channel.FAULT: FaultReport,

@@ -26,7 +26,9 @@ def database_name(settings: Settings) -> str:
     return str(name) if name else "postgres"
 
 
-def connect(settings: Settings, *, app: str = "rasd", autocommit: bool = False) -> psycopg.Connection:
+def connect(
+    settings: Settings, *, app: str = "rasd", autocommit: bool = False
+) -> psycopg.Connection:
     """Open one synchronous connection to the Rasd database."""
     return psycopg.connect(conninfo(settings, app=app), autocommit=autocommit)
 

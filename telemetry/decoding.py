@@ -96,6 +96,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+# Built once: json.loads with keyword arguments builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False)[:5]:
@@ -153,11 +157,21 @@ class MessageDecoder:
                 raise refusal
             if topic.device_id not in registry:
                 out.new_device = (topic.device_id, topic.fleet)
+            if payload[:1] == b"{" and self._store_object(
+                topic_str, topic, payload, received_at, out
+            ):
+                return out
             elements = self._elements(payload)
         except Rejection as rejection:
             out.dead_letters.append(
                 DeadLetter(
-                    received_at, topic_str, payload, rejection.reason, rejection.code, device_id, None
+                    received_at,
+                    topic_str,
+                    payload,
+                    rejection.reason,
+                    rejection.code,
+                    device_id,
+                    None,
                 )
             )
             return out
@@ -180,13 +194,41 @@ class MessageDecoder:
                 )
         return out
 
+    def _store_object(
+        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+    ) -> bool:
+        """Fast path for the common single object: pydantic parses and validates in one go.
+
+        False when it does not validate: the general path then says precisely why.
+        """
+        try:
+            report = REPORT_MODEL[topic.channel].model_validate_json(payload)
+        except ValidationError:
+            return False
+        try:
+            self._append(topic, report, received_at, out)
+        except Rejection as rejection:
+            out.dead_letters.append(
+                DeadLetter(
+                    received_at,
+                    topic_str,
+                    payload,
+                    rejection.reason,
+                    rejection.code,
+                    topic.device_id,
+                    None,
+                )
+            )
+        return True
+
     def _elements(self, payload: bytes) -> list[Any]:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise Rejection("not_utf8", f"payload is not UTF-8 ({exc.reason} at byte {exc.start})")
+            detail = f"payload is not UTF-8 ({exc.reason} at byte {exc.start})"
+            raise Rejection("not_utf8", detail) from None
         try:
-            document = json.loads(text, parse_constant=_reject_constant)
+            document = _JSON.decode(text)
         except ValueError as exc:
             raise Rejection("not_json", f"payload is not JSON ({exc})") from None
         if isinstance(document, dict):
@@ -204,12 +246,24 @@ class MessageDecoder:
 
     def _store(self, topic: Topic, element: Any, received_at: datetime, out: Decoded) -> None:
         if not isinstance(element, dict):
-            raise Rejection("not_object", f"element is a JSON {type(element).__name__}, not an object")
+            raise Rejection(
+                "not_object", f"element is a JSON {type(element).__name__}, not an object"
+            )
         model = REPORT_MODEL[topic.channel]
         try:
             report = model.model_validate(element)
         except ValidationError as exc:
             raise Rejection("invalid", _describe(exc)) from None
+        self._append(topic, report, received_at, out)
+
+    def _append(
+        self,
+        topic: Topic,
+        report: PositionReport | EnergyReport | FaultReport,
+        received_at: datetime,
+        out: Decoded,
+    ) -> None:
+        """Check the time window and position sanity, then add the row."""
         ts = report.ts
         if ts > received_at + self.limits.max_future:
             ahead = (ts - received_at).total_seconds()

@@ -1,4 +1,4 @@
-"""Versioned SQL migrations: ``NNNN_name.sql`` for every backend, ``NNNN_name.<backend>.sql`` for one."""
+"""Versioned SQL migrations: `NNNN_name.sql` for all, `NNNN_name.<backend>.sql` for one backend."""
 
 from __future__ import annotations
 
@@ -109,7 +109,10 @@ def migrate(settings: Settings) -> list[Migration]:
             }
             for migration in load_migrations(backend):
                 if migration.version in done:
-                    if migration.variant != "skipped" and done[migration.version] != migration.checksum:
+                    if (
+                        migration.variant != "skipped"
+                        and done[migration.version] != migration.checksum
+                    ):
                         log.warning(
                             "migration_changed_after_apply",
                             version=migration.version,
@@ -125,8 +128,12 @@ def migrate(settings: Settings) -> list[Migration]:
                         (migration.version, migration.name, migration.variant, migration.checksum),
                     )
                 applied_now.append(migration)
-                log.info("migration_applied", version=migration.version, name=migration.name,
-                         variant=migration.variant)
+                log.info(
+                    "migration_applied",
+                    version=migration.version,
+                    name=migration.name,
+                    variant=migration.variant,
+                )
             run_upkeep(conn, settings)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))

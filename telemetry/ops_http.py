@@ -38,6 +38,7 @@ class OwnSignalsServer(uvicorn.Server):
 
 def ops_server(app: Starlette, host: str, port: int) -> OwnSignalsServer:
     """A quiet uvicorn server for ``app``; run it with ``await server.serve()``."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     return OwnSignalsServer(config)

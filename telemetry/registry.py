@@ -13,7 +13,15 @@ from telemetry.errors import RegistryImportError
 from telemetry.topics import Fleet
 
 CSV_COLUMNS: Final = (
-    "device_id", "fleet", "label", "route", "district", "circuit", "rated_w", "lat", "lon",
+    "device_id",
+    "fleet",
+    "label",
+    "route",
+    "district",
+    "circuit",
+    "rated_w",
+    "lat",
+    "lon",
     "operator",
 )
 REQUIRED_COLUMNS: Final = ("device_id", "fleet")
@@ -68,7 +76,8 @@ def parse_devices_csv(text: str) -> list[DeviceRecord]:
             continue
         if record.device_id in seen:
             problems.append(
-                f"line {line_no}: device_id {record.device_id} repeats line {seen[record.device_id]}"
+                f"line {line_no}: device_id {record.device_id} "
+                f"repeats line {seen[record.device_id]}"
             )
             continue
         seen[record.device_id] = line_no

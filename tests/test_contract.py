@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from telemetry.decoding import Decoded, Limits, MessageDecoder
-from telemetry.topics import Channel, Fleet, Topic, parse_topic, topic_name
 from telemetry.errors import Rejection
+from telemetry.topics import Channel, Fleet, Topic, parse_topic, topic_name
 
 PREFIX = "rasd/v1"
 NOW = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)

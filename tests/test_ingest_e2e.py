@@ -114,14 +114,13 @@ def test_valid_messages_land_exactly_once_even_when_redelivered(
     wait_until(lambda: _table_counts(migrated) == expected, what=f"rows {expected}")
     # The same messages again (a tracker resending, a broker redelivering): no new rows.
     publisher.publish_all(traffic)
-    _, metrics = wait_until(
-        lambda: (
-            (r := ingest.http_get("/metrics"))[0] == 200
-            and 'rasd_ingest_duplicates_total{table="vehicle_positions"} 70.0' in r[1]
-            and r
-        ),
-        what="duplicates counted",
-    )
+
+    def duplicates_counted() -> str:
+        status, body = ingest.http_get("/metrics")
+        wanted = 'rasd_ingest_duplicates_total{table="vehicle_positions"} 70.0'
+        return body if status == 200 and wanted in body else ""
+
+    metrics = wait_until(duplicates_counted, what="duplicates counted")
     assert _table_counts(migrated) == expected
     assert 'rasd_ingest_rows_written_total{table="vehicle_positions"} 70.0' in metrics
     assert count(migrated, "dead_letters") == 0

@@ -37,24 +37,36 @@ DEVICES = [f"B-{i:03d}" for i in range(200)]
 @pytest.fixture
 def broker() -> Iterator[MosquittoInstance]:
     """A private Mosquitto running the deploy/ configuration."""
-    passwd = "\n".join([password_line("rasd-ingest", INGEST_PASSWORD),
-                        password_line("rasd-sim", SIM_PASSWORD)]) + "\n"
+    passwd = (
+        "\n".join(
+            [password_line("rasd-ingest", INGEST_PASSWORD), password_line("rasd-sim", SIM_PASSWORD)]
+        )
+        + "\n"
+    )
     with MosquittoInstance.from_deploy_config(password_file=passwd) as instance:
         yield instance
 
 
 def _settings(broker: MosquittoInstance, **overrides: object) -> Settings:
     # The deploy ACL names the production prefix; this broker is private to the test.
-    return unique_settings(mqtt_url=broker.url, mqtt_username="rasd-ingest",
-                           mqtt_password=INGEST_PASSWORD, topic_prefix="rasd/v1", **overrides)
+    return unique_settings(
+        mqtt_url=broker.url,
+        mqtt_username="rasd-ingest",
+        mqtt_password=INGEST_PASSWORD,
+        topic_prefix="rasd/v1",
+        **overrides,
+    )
 
 
 def _stream(settings: Settings, total: int) -> list[tuple[str, bytes]]:
     now = int(datetime.now(UTC).timestamp() * 1000)
     return [
-        (f"{settings.topic_prefix}/bus/{DEVICES[i % len(DEVICES)]}/position",
-         json.dumps({"ts": now - (i // len(DEVICES)) * 1000, "lat": 31.6, "lon": -8.0,
-                     "seq": i}).encode())
+        (
+            f"{settings.topic_prefix}/bus/{DEVICES[i % len(DEVICES)]}/position",
+            json.dumps(
+                {"ts": now - (i // len(DEVICES)) * 1000, "lat": 31.6, "lon": -8.0, "seq": i}
+            ).encode(),
+        )
         for i in range(total)
     ]
 
@@ -101,13 +113,19 @@ def test_kill_9_mid_stream_then_restart_stores_every_message_once(
     try:
         ingest = start_ingest(settings)
         with _Background(broker, _stream(settings, total)):
-            wait_until(lambda: count(settings, "vehicle_positions") >= 10_000, timeout=120,
-                       what="10,000 rows before the crash")
+            wait_until(
+                lambda: count(settings, "vehicle_positions") >= 10_000,
+                timeout=120,
+                what="10,000 rows before the crash",
+            )
             ingest.kill()
             at_crash = count(settings, "vehicle_positions")
             start_ingest(settings)
-        wait_until(lambda: count(settings, "vehicle_positions") == total, timeout=180,
-                   what=f"{total} rows after restart")
+        wait_until(
+            lambda: count(settings, "vehicle_positions") == total,
+            timeout=180,
+            what=f"{total} rows after restart",
+        )
         assert at_crash < total
         time.sleep(1.0)  # let any stray redelivery land before the final count
         assert count(settings, "vehicle_positions") == total
@@ -125,8 +143,11 @@ def test_sigterm_drains_commits_acks_and_exits_zero(
     try:
         ingest = start_ingest(settings)
         with _Background(broker, _stream(settings, total)):
-            wait_until(lambda: count(settings, "vehicle_positions") >= 2_000, timeout=120,
-                       what="rows before SIGTERM")
+            wait_until(
+                lambda: count(settings, "vehicle_positions") >= 2_000,
+                timeout=120,
+                what="rows before SIGTERM",
+            )
             assert ingest.stop() == 0
             log = ingest.log_tail(3)
             assert '"event": "ingest_stopped"' in log
@@ -134,8 +155,11 @@ def test_sigterm_drains_commits_acks_and_exits_zero(
             # Everything it took in was committed before it left.
             assert count(settings, "vehicle_positions") >= drained["rows_committed"] > 0
             again = start_ingest(settings)
-        wait_until(lambda: count(settings, "vehicle_positions") == total, timeout=120,
-                   what="all rows after restart")
+        wait_until(
+            lambda: count(settings, "vehicle_positions") == total,
+            timeout=120,
+            what="all rows after restart",
+        )
         assert again.stop() == 0
     finally:
         drop_schema(settings)
@@ -150,18 +174,28 @@ def test_postgres_restart_mid_stream_loses_nothing(
         _prepare(settings)
         ingest = start_ingest(settings)
         with _Background(broker, _stream(settings, total)):
-            wait_until(lambda: count(settings, "vehicle_positions") >= 3_000, timeout=120,
-                       what="rows before the database restart")
+            wait_until(
+                lambda: count(settings, "vehicle_positions") >= 3_000,
+                timeout=120,
+                what="rows before the database restart",
+            )
             cluster.stop("fast")
-            wait_until(lambda: ingest.http_get("/healthz")[0] == 503, timeout=30,
-                       what="unhealthy while the database is down")
+            wait_until(
+                lambda: ingest.http_get("/healthz")[0] == 503,
+                timeout=30,
+                what="unhealthy while the database is down",
+            )
             time.sleep(2.0)  # an outage, not a blip
             cluster.start()
-        wait_until(lambda: count(settings, "vehicle_positions") == total, timeout=180,
-                   what="all rows after the database came back")
+        wait_until(
+            lambda: count(settings, "vehicle_positions") == total,
+            timeout=180,
+            what="all rows after the database came back",
+        )
         assert ingest.healthy()
         assert '"event": "database_write_failed"' in ingest.log_path.read_text() or (
-            '"event": "database_unreachable"' in ingest.log_path.read_text())
+            '"event": "database_unreachable"' in ingest.log_path.read_text()
+        )
 
 
 def test_broker_restart_mid_stream_loses_nothing(
@@ -173,18 +207,25 @@ def test_broker_restart_mid_stream_loses_nothing(
     try:
         ingest = start_ingest(settings)
         with _Background(broker, messages[:5_000]):
-            wait_until(lambda: count(settings, "vehicle_positions") >= 500, what="rows before restart")
+            wait_until(
+                lambda: count(settings, "vehicle_positions") >= 500, what="rows before restart"
+            )
         # Restart with part of the first half still queued or in flight for the ingestor.
         broker.restart()
         # Mosquitto 2.0.11 does not restore a shared subscription from its persistence file
         # until the member subscribes again: what is published before the ingestor is back is
         # dropped by the broker (README, "Known limits"). Devices reconnect too, so wait for it.
-        wait_until(lambda: ingest.log_path.read_text().count('"event": "subscribed"') >= 2,
-                   what="ingest reconnected and subscribed again")
+        wait_until(
+            lambda: ingest.log_path.read_text().count('"event": "subscribed"') >= 2,
+            what="ingest reconnected and subscribed again",
+        )
         with _Background(broker, messages[5_000:]):
             pass
-        wait_until(lambda: count(settings, "vehicle_positions") == 10_000, timeout=120,
-                   what="all rows after the broker restart")
+        wait_until(
+            lambda: count(settings, "vehicle_positions") == 10_000,
+            timeout=120,
+            what="all rows after the broker restart",
+        )
         assert ingest.log_path.read_text().count('"event": "broker_connected"') >= 2
     finally:
         drop_schema(settings)

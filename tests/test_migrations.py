@@ -87,14 +87,16 @@ def test_plain_backend_has_the_contract_columns(migrated: Settings, db: psycopg.
             r[0]
             for r in db.execute(
                 "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+                "WHERE table_schema = current_schema() AND table_name = %s "
+                "ORDER BY ordinal_position",
                 (table,),
             )
         ]
         assert got == columns
     for column in ("received_at", "topic", "payload", "reason"):
         assert db.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() "
             "AND table_name = 'dead_letters' AND column_name = %s",
             (column,),
         ).fetchone()

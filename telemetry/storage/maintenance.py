@@ -33,13 +33,9 @@ class UpkeepReport:
     dead_letters_deleted: int = 0
 
 
-def ensure_partitions(
-    conn: psycopg.Connection, table: str, start: datetime, end: datetime
-) -> int:
+def ensure_partitions(conn: psycopg.Connection, table: str, start: datetime, end: datetime) -> int:
     """Create the partitions of ``table`` covering [start, end) (plain backend only)."""
-    row = conn.execute(
-        "SELECT rasd_ensure_partitions(%s, %s, %s)", (table, start, end)
-    ).fetchone()
+    row = conn.execute("SELECT rasd_ensure_partitions(%s, %s, %s)", (table, start, end)).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -1,4 +1,4 @@
-"""Batch writes of readings: COPY into per-session staging tables, then insert skipping conflicts."""
+"""Batch writes of readings: COPY into session staging tables, then insert skipping conflicts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Final, Literal
 
 import psycopg
 
-from telemetry.decoding import Decoded, DeadLetter, EnergyRow, FaultRow, PositionRow
+from telemetry.decoding import DeadLetter, Decoded, EnergyRow, FaultRow, PositionRow
 from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.maintenance import ensure_partitions
 from telemetry.topics import Fleet
@@ -33,8 +33,16 @@ _STAGING: Final[dict[TableName, _Staging]] = {
         copy="COPY stage_vehicle_positions (device_id, time, received_at, lat, lon, speed_kmh, "
         "heading_deg, accuracy_m, route, seq) FROM STDIN (FORMAT BINARY)",
         types=(
-            "text", "timestamptz", "timestamptz", "float8", "float8", "float8", "float8",
-            "float8", "text", "int8",
+            "text",
+            "timestamptz",
+            "timestamptz",
+            "float8",
+            "float8",
+            "float8",
+            "float8",
+            "float8",
+            "text",
+            "int8",
         ),
         insert="INSERT INTO vehicle_positions SELECT * FROM stage_vehicle_positions "
         "ON CONFLICT DO NOTHING",
@@ -45,8 +53,17 @@ _STAGING: Final[dict[TableName, _Staging]] = {
         copy="COPY stage_light_energy (device_id, time, received_at, energy_wh, power_w, "
         "voltage_v, current_a, power_factor, lamp_on, dim_pct, seq) FROM STDIN (FORMAT BINARY)",
         types=(
-            "text", "timestamptz", "timestamptz", "float8", "float8", "float8", "float8",
-            "float8", "bool", "float8", "int8",
+            "text",
+            "timestamptz",
+            "timestamptz",
+            "float8",
+            "float8",
+            "float8",
+            "float8",
+            "float8",
+            "bool",
+            "float8",
+            "int8",
         ),
         insert="INSERT INTO light_energy SELECT * FROM stage_light_energy ON CONFLICT DO NOTHING",
     ),
@@ -126,8 +143,9 @@ class ReadingStore:
         if self.backend is not Backend.PLAIN:
             return
         times = [row[1] for row in rows]
-        lo, hi = min(times), max(times)
-        assert isinstance(lo, datetime) and isinstance(hi, datetime)
+        assert all(isinstance(t, datetime) for t in times)
+        lo: datetime = min(times)  # type: ignore[type-var,assignment]
+        hi: datetime = max(times)  # type: ignore[type-var,assignment]
         known = self._covered.get(table)
         if known is not None and known[0] <= lo and hi < known[1]:
             return
@@ -164,8 +182,15 @@ class ReadingStore:
                 cur.executemany(
                     _INSERT_DEAD_LETTER,
                     [
-                        (d.received_at, d.topic, d.payload, d.reason, d.reason_code,
-                         d.device_id, d.element_index)
+                        (
+                            d.received_at,
+                            d.topic,
+                            d.payload,
+                            d.reason,
+                            d.reason_code,
+                            d.device_id,
+                            d.element_index,
+                        )
                         for d in batch.dead_letters
                     ],
                 )
