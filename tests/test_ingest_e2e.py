@@ -8,7 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ingest.pipeline import limits_from
+from telemetry.decoding import MessageDecoder
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
 from tests.conftest import register
@@ -277,3 +282,57 @@ def test_health_is_503_until_the_database_is_reachable(
 
 def test_schema_is_private_to_the_test(migrated: Settings, db: psycopg.Connection) -> None:
     assert db.execute("SELECT current_schema()").fetchone() == (migrated.database_schema,)
+
+
+_FUZZ_ELEMENT = st.one_of(
+    st.binary(max_size=120),
+    st.dictionaries(
+        st.sampled_from(["ts", "lat", "lon", "speed_kmh", "heading_deg", "seq", "route", "x"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-(2**70), 2**70),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(max_size=8),
+        ),
+        max_size=8,
+    ).map(lambda d: json.dumps(d).encode()),
+)
+
+
+@pytest.fixture
+def fuzz_target(
+    migrated: Settings, start_ingest: Callable[..., IngestProcess]
+) -> tuple[Settings, IngestProcess, set[bytes]]:
+    """One ingestor for all hypothesis examples, and the payloads already sent to it."""
+    _register_city(migrated)
+    return migrated, start_ingest(migrated), set()
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(payloads=st.lists(_FUZZ_ELEMENT, min_size=20, max_size=40, unique=True))
+def test_fuzzed_payloads_are_stored_or_dead_lettered_and_ingest_survives(
+    fuzz_target: tuple[Settings, IngestProcess, set[bytes]],
+    publisher: Publisher,
+    payloads: list[bytes],
+) -> None:
+    settings, ingest, seen = fuzz_target
+    fresh = [p for p in payloads if p not in seen]  # dead letters are deduplicated by content
+    seen.update(fresh)
+    topic = _topics(settings)["bus"]
+    decoder = MessageDecoder(limits_from(settings))
+    now = datetime.now(UTC)
+    expected_letters = sum(
+        len(decoder.decode(topic, p, now, {"B-001": Fleet.BUS}).dead_letters) for p in fresh
+    )
+    letters_before = count(settings, "dead_letters")
+    publisher.publish_all((topic, p) for p in fresh)
+    wait_until(
+        lambda: count(settings, "dead_letters") - letters_before == expected_letters,
+        what=f"{expected_letters} dead letters",
+    )
+    assert ingest.healthy()
