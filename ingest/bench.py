@@ -36,6 +36,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg import sql
 
+from ingest.errors import BenchmarkError
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
@@ -195,7 +196,7 @@ def make_session(client_id: str, port: int, topic_filter: str) -> None:
     client.loop_start()
     client.subscribe(topic_filter, qos=1)
     if not done.wait(10):
-        raise RuntimeError("no SUBACK")
+        raise BenchmarkError("no SUBACK")
     client.disconnect()
     client.loop_stop()
 
@@ -265,7 +266,7 @@ def drain_paho(port: int, count: int) -> float:
     client.on_message = on_message
     client.loop_start()
     if not done.wait(600):
-        raise RuntimeError(f"paho drained only {received} of {count}")
+        raise BenchmarkError(f"paho drained only {received} of {count}")
     elapsed = time.perf_counter() - started
     client.disconnect()
     client.loop_stop()
@@ -335,7 +336,7 @@ def drain_ingest(settings: Settings, group: str, client_ids: list[str], rows: in
                 finished = datetime.now(UTC)
                 break
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"ingest stored {stored} of {rows} rows")
+                raise BenchmarkError(f"ingest stored {stored} of {rows} rows")
             time.sleep(0.02)
         assert first is not None
         return (finished - first).total_seconds()

@@ -7,5 +7,5 @@ class IngestError(Exception):
     """Base class of the ingest service's own errors."""
 
 
-class BrokerRefused(IngestError):
-    """The broker refused the connection or the subscription (credentials, ACL)."""
+class BenchmarkError(IngestError):
+    """A benchmark run could not complete (a consumer stalled or died)."""

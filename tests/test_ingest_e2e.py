@@ -336,3 +336,30 @@ def test_fuzzed_payloads_are_stored_or_dead_lettered_and_ingest_survives(
         what=f"{expected_letters} dead letters",
     )
     assert ingest.healthy()
+
+
+def test_a_value_the_database_refuses_is_isolated_and_dead_lettered(
+    migrated: Settings, start_ingest: Callable[..., IngestProcess], publisher: Publisher
+) -> None:
+    # PostgreSQL text cannot hold NUL: valid JSON, valid contract, refused by the database.
+    # The batch holding it must still store everything else.
+    _register_city(migrated)
+    start_ingest(migrated, RASD_INGEST_BATCH_AGE_MS="500")
+    ms = _ms(datetime.now(UTC))
+    topic = _topics(migrated)["bus"]
+    good = [
+        (topic, json.dumps({"ts": ms - i, "lat": 31.6, "lon": -8.0}).encode()) for i in range(1, 30)
+    ]
+    poison = (topic, json.dumps({"ts": ms, "lat": 31.6, "lon": -8.0, "route": "A\u0000"}).encode())
+    publisher.publish_all([*good[:15], poison, *good[15:]])
+    wait_until(
+        lambda: (
+            count(migrated, "vehicle_positions") == len(good)
+            and count(migrated, "dead_letters") == 1
+        ),
+        what="good rows stored and the poison dead-lettered",
+    )
+    with open_db(migrated) as conn:
+        reason = conn.execute("SELECT reason_code, payload FROM dead_letters").fetchone()
+    assert reason is not None and reason[1] == poison[1]
+    assert reason[0] == "storage_refused"

@@ -59,12 +59,12 @@ def test_same_time_different_fault_are_two_rows(db: psycopg.Connection) -> None:
 
 def test_failed_batch_leaves_nothing(db: psycopg.Connection) -> None:
     store = ReadingStore(db)
-    bad = Batch(
-        positions=[_position("B-1", NOW), _position("B-2", NOW, lat=float("nan"))],
-        faults=[FaultRow("L-1", NOW, NOW, "x" * 10, True, None)],
-    )
     # A NULL in a NOT NULL column makes the database refuse the whole batch.
-    bad.positions.append(PositionRow("B-3", NOW, NOW, None, None, None, None, None, None, None))  # type: ignore[arg-type]
+    broken = PositionRow("B-3", NOW, NOW, None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    bad = Batch(
+        positions=[_position("B-1", NOW), broken],
+        faults=[FaultRow("L-1", NOW, NOW, "lampFailure", True, None)],
+    )
     with pytest.raises(psycopg.errors.NotNullViolation):
         store.write(bad)
     assert db.execute("SELECT count(*) FROM vehicle_positions").fetchone() == (0,)
