@@ -33,6 +33,8 @@ def unique_settings(**overrides: Any) -> Settings:
         "ingest_http_port": free_port(),
         "ingest_share_group": f"g{tag}",
         "ingest_batch_age_ms": 50,
+        # Sessions on the shared broker must not outlive the test run for long.
+        "ingest_session_expiry_s": 600,
         "log_json": True,
     }
     values.update(overrides)
