@@ -1,0 +1,108 @@
+"""Waste collection sites and truck rounds per district (city-facts section 3), pure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from simulators.city import BBOX_CITY, DISTRICT_BY_NAME, District, in_medina
+from simulators.geometry import LatLon, haversine_m, offset
+from simulators.seeds import py_rng
+
+
+class TruckKind(StrEnum):
+    """Truck mix [A]: compactors and small satellites collect; hook-lifts haul; washers wash."""
+
+    COMPACTOR = "compactor 16-19 m3"
+    SATELLITE = "satellite 5 m3"
+    HOOK_LIFT = "hook-lift"
+    WASHER = "washer"
+
+
+#: (kind, share): 55 % compactors, 30 % satellites, 15 % hook-lift or washer [A].
+TRUCK_MIX: Final = (
+    (TruckKind.COMPACTOR, 0.55),
+    (TruckKind.SATELLITE, 0.30),
+    (TruckKind.HOOK_LIFT, 0.075),
+    (TruckKind.WASHER, 0.075),
+)
+ARMA_DISTRICTS: Final = (
+    District.GUELIZ,
+    District.MEDINA,
+    District.SIDI_YOUSSEF_BEN_ALI,
+    District.ANNAKHIL,
+)
+_SITES_PER_TRUCK: Final = 50
+_SPREAD_M: Final = {District.MEDINA: 550.0}
+_DEFAULT_SPREAD_M: Final = 1_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """The collection sites of one truck, in visiting order."""
+
+    sites: tuple[LatLon, ...]
+
+
+def truck_kinds(count: int) -> list[TruckKind]:
+    """Kinds for ``count`` trucks in mix proportions, interleaved so every operator gets some."""
+    kinds: list[TruckKind] = []
+    credit = dict.fromkeys(TruckKind, 0.0)
+    for _ in range(count):
+        for kind, share in TRUCK_MIX:
+            credit[kind] += share
+        best = max(TRUCK_MIX, key=lambda m: credit[m[0]])[0]
+        credit[best] -= 1.0
+        kinds.append(best)
+    return kinds
+
+
+def split_by_weight(count: int, weights: list[float]) -> list[int]:
+    """``count`` split in proportion to ``weights`` (largest remainder, stable)."""
+    total = sum(weights)
+    raw = [count * w / total for w in weights]
+    parts = [math.floor(r) for r in raw]
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - parts[i]), i))
+    for i in order[: count - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def _site(rng_seed: int, district: District, n: int) -> list[LatLon]:
+    rng = py_rng(rng_seed, "sites", district.value)
+    lat0, lon0 = DISTRICT_BY_NAME[district].centroid
+    spread = _SPREAD_M.get(district, _DEFAULT_SPREAD_M)
+    south, north, west, east = BBOX_CITY
+    sites: list[LatLon] = []
+    while len(sites) < n:
+        lat, lon = offset(lat0, lon0, rng.gauss(0, spread), rng.gauss(0, spread))
+        if not (south <= lat <= north and west <= lon <= east):
+            continue
+        if (district is District.MEDINA) != in_medina(lat, lon):
+            continue
+        sites.append((round(lat, 6), round(lon, 6)))
+    return sites
+
+
+def district_rounds(layout_seed: int, district: District, trucks: int) -> list[Round]:
+    """Sites of one district cut into ``trucks`` sectors (by bearing), each a nearest-first tour."""
+    if trucks <= 0:
+        return []
+    lat0, lon0 = DISTRICT_BY_NAME[district].centroid
+    sites = _site(layout_seed, district, trucks * _SITES_PER_TRUCK)
+    sites.sort(key=lambda p: math.atan2(p[0] - lat0, p[1] - lon0))
+    rounds = []
+    for k in range(trucks):
+        sector = sites[k * _SITES_PER_TRUCK : (k + 1) * _SITES_PER_TRUCK]
+        tour = [min(sector, key=lambda p: haversine_m(lat0, lon0, *p))]
+        left = [p for p in sector if p != tour[0]]
+        while left:
+            here = tour[-1]
+            # Squared flat distance is enough to pick the nearest neighbour.
+            nxt = min(left, key=lambda p: (p[0] - here[0]) ** 2 + ((p[1] - here[1]) * 0.85) ** 2)
+            left.remove(nxt)
+            tour.append(nxt)
+        rounds.append(Round(tuple(tour)))
+    return rounds

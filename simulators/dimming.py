@@ -1,0 +1,31 @@
+"""Dimming profiles by local time (city-facts section 7), vectorised over minutes of the day."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Step profiles as (from local minute of day, level %); dusk is always before 23:00 here.
+_DEFAULT = ((0, 70.0), (60, 50.0), (300, 80.0), (720, 100.0), (1380, 70.0))
+_RAMADAN = ((0, 100.0), (120, 50.0), (300, 80.0), (720, 100.0))  # "keep 100 % until 02:00"
+_MEDINA = ((0, 100.0), (120, 70.0), (720, 100.0))  # Médina and Jemaa el-Fnaa
+
+
+def _levels(profile: tuple[tuple[int, float], ...], minute: FloatArray) -> FloatArray:
+    starts = np.array([p[0] for p in profile], dtype=np.float64)
+    values = np.array([p[1] for p in profile], dtype=np.float64)
+    result: FloatArray = values[np.searchsorted(starts, minute, side="right") - 1]
+    return result
+
+
+def street_levels(minute: FloatArray, ramadan: BoolArray) -> FloatArray:
+    """Level % of ordinary streets: 100 at dusk, 70 from 23:00, 50 from 01:00, 80 from 05:00."""
+    return np.where(ramadan, _levels(_RAMADAN, minute), _levels(_DEFAULT, minute))
+
+
+def medina_levels(minute: FloatArray) -> FloatArray:
+    """Level % in the Médina: 100 until 02:00, then 70."""
+    return _levels(_MEDINA, minute)

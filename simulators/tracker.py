@@ -1,0 +1,103 @@
+"""What buses and trucks share: an itinerary, a GPS receiver, an uplink and a reporting clock."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from simulators.gps_defects import COVERAGE_GAP, Receiver, Uplink
+from simulators.messages import Message, defect_label
+from simulators.motion import Itinerary, Leg, State
+from simulators.scenario import Scenario
+from simulators.seeds import py_rng
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw for the small means of boarding passengers (Knuth's method)."""
+    limit = math.exp(-mean)
+    k = 0
+    p = rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class Tracker:
+    """Base of simulated vehicles; subclasses plan legs and write records."""
+
+    def __init__(
+        self,
+        device_id: str,
+        topic: str,
+        scenario: Scenario,
+        seed: int,
+        start: float,
+        *,
+        local_time: bool,
+    ) -> None:
+        self.device_id = device_id
+        self.topic = topic
+        self.scenario = scenario
+        # Separate streams: switching defects off must not change where vehicles drive.
+        self.motion_rng = py_rng(seed, device_id, "motion")
+        self.receiver = Receiver(
+            scenario.gps, scenario.defects, py_rng(seed, device_id, "gps"), local_time=local_time
+        )
+        self.uplink = Uplink(scenario.defects, py_rng(seed, device_id, "uplink"), start)
+        self.itinerary = Itinerary(self.plan)
+        self.seq = py_rng(seed, device_id, "seq").randrange(0, 1_000_000)
+        self.next_time = float(math.ceil(start))
+
+    def plan(self) -> list[Leg]:
+        """More legs after the last planned one."""
+        raise NotImplementedError
+
+    def step(self, now: float, out: list[Message]) -> None:
+        """Record (and maybe send) at ``now``; set ``next_time``."""
+        raise NotImplementedError
+
+    def gps_loss(self, start: float, end: float) -> None:
+        """Scripted: no fix from ``start`` to ``end``."""
+        self.receiver.gps_off_until = end
+
+    def comm_loss(self, start: float, end: float) -> None:
+        """Scripted: records are kept on board from ``start`` and flushed at ``end``."""
+        self.uplink.force_gap(start, end)
+
+    def interval(
+        self, t: int, state: State, moving_s: float, stopped_s: float, parked_s: float
+    ) -> int:
+        """Seconds to the next record: by motion state, and promptly when a stop ends."""
+        if state.moving:
+            return max(1, round(moving_s))
+        period = parked_s if state.parked else stopped_s
+        return max(1, min(round(period), math.ceil(state.leg_end) + 1 - t))
+
+    def send(
+        self,
+        ready: float,
+        payload: str,
+        labels: tuple[str, ...],
+        rejects: int,
+        interval: float,
+        out: list[Message],
+    ) -> None:
+        """Hand a message to the uplink, which may hold, delay or duplicate it."""
+        at = ready
+        gap_end = self.uplink.gap_end(ready)
+        if gap_end is not None:
+            at = gap_end
+            labels = (*labels, COVERAGE_GAP)
+        data = payload.encode()
+        for delivery in self.uplink.deliveries(at, interval):
+            out.append(
+                Message(
+                    delivery.at,
+                    self.topic,
+                    data,
+                    self.device_id,
+                    defect_label(labels + delivery.labels),
+                    rejects,
+                )
+            )
