@@ -1,0 +1,1 @@
+"""Alerts: maintenance and fleet rules with a lifecycle, routed to crews (python -m alerts)."""

@@ -1,0 +1,389 @@
+"""Alerts benchmark: rule throughput per worker, and fault-to-alert latency.
+
+    python -m alerts.bench throughput [--minutes 15]
+    python -m alerts.bench latency [--faults 200 --rate 110 --seconds 60]
+
+``throughput`` feeds a synthetic city (72,000 lights reporting every 15 min, 250 buses every
+10 s, 120 trucks every 30 s, a few faults) through one worker's decoder and engine, in
+process, and reports readings per second (decode + rules, and rules alone).
+
+``latency`` runs ``python -m alerts`` as a child process on a throwaway schema of the
+configured database (RASD_* settings) and broker, publishes city background traffic at
+``--rate`` messages/s plus lampFailure faults, and times each fault from just before its
+publish to the reception of its ``open`` NOTIFY (LISTEN on the alerts channel). The API's
+``/ws/alerts`` push adds one hop after that NOTIFY and is not measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.catalog import Catalog
+from alerts.config import load_thresholds
+from alerts.engine import Engine
+from alerts.observations import Observation, from_decoded
+from telemetry.alert_events import AlertEventType, parse_event
+from telemetry.db import connect
+from telemetry.decoding import Limits, MessageDecoder
+from telemetry.migrate import migrate
+from telemetry.registry import DeviceRecord
+from telemetry.settings import Settings
+from telemetry.storage.alerts import drop_schema, listen
+from telemetry.storage.assets import Asset
+from telemetry.storage.devices import upsert_devices
+from telemetry.topics import Channel, Fleet, topic_name
+
+DISTRICTS = ("menara", "gueliz", "annakhil", "medina", "sidi_youssef_ben_ali")
+CENTRE = (31.62583, -7.98944)
+
+
+@dataclass(frozen=True, slots=True)
+class City:
+    """The synthetic fleet: device ids and their registry rows."""
+
+    lights: list[str]
+    buses: list[str]
+    trucks: list[str]
+
+    def records(self) -> list[DeviceRecord]:
+        """Registry rows (lights in circuits of 40, spread over the five districts)."""
+        rows = [
+            DeviceRecord(
+                device_id=d,
+                fleet=Fleet.LIGHT,
+                district=DISTRICTS[i % len(DISTRICTS)],
+                circuit=f"C-{i // 40:04d}",
+                rated_w=60.0,
+                lat=CENTRE[0] + (i % 300) * 1e-4,
+                lon=CENTRE[1] + (i // 300) * 1e-4,
+            )
+            for i, d in enumerate(self.lights)
+        ]
+        rows += [DeviceRecord(device_id=b, fleet=Fleet.BUS, route="A") for b in self.buses]
+        rows += [
+            DeviceRecord(device_id=t, fleet=Fleet.TRUCK, lat=31.668, lon=-8.040)
+            for t in self.trucks
+        ]
+        return rows
+
+    def assets(self) -> list[Asset]:
+        """The same rows as the engine's catalog sees them."""
+        return [
+            Asset(r.device_id, r.fleet, r.route, r.district, r.circuit, r.rated_w, r.lat, r.lon)
+            for r in self.records()
+        ]
+
+
+def city(lights: int, buses: int, trucks: int) -> City:
+    """A city of the given size."""
+    return City(
+        [f"L-{i:05d}" for i in range(lights)],
+        [f"B-{i:03d}" for i in range(buses)],
+        [f"T-{i:03d}" for i in range(trucks)],
+    )
+
+
+def traffic(
+    c: City, prefix: str, start: float, seconds: float
+) -> Iterator[tuple[float, str, bytes]]:
+    """(send time, topic, payload) of ``seconds`` of city traffic, in time order."""
+    events: list[tuple[float, str, bytes]] = []
+    for i, d in enumerate(c.lights):
+        t = start + (i * 900.0 / max(1, len(c.lights))) % 900.0
+        while t < start + seconds:
+            body = {
+                "ts": int(t * 1000),
+                "energy_wh": 1000.0 + t / 3600 * 60,
+                "power_w": 60.0,
+                "lamp_on": True,
+                "dim_pct": 100,
+            }
+            events.append(
+                (t, topic_name(prefix, Fleet.LIGHT, d, Channel.ENERGY), json.dumps(body).encode())
+            )
+            if i % 997 == 0 and t == start + (i * 900.0 / len(c.lights)) % 900.0:
+                fault = {"ts": int(t * 1000), "fault": "lampFailure", "active": True}
+                events.append(
+                    (
+                        t,
+                        topic_name(prefix, Fleet.LIGHT, d, Channel.FAULT),
+                        json.dumps(fault).encode(),
+                    )
+                )
+            t += 900.0
+    for fleet, devices, every in ((Fleet.BUS, c.buses, 10.0), (Fleet.TRUCK, c.trucks, 30.0)):
+        for i, d in enumerate(devices):
+            t = start + (i % int(every))
+            k = 0
+            while t < start + seconds:
+                lat = CENTRE[0] + 0.0005 * (k % 400) + 0.001 * (i % 10)
+                body = {"ts": int(t * 1000), "lat": lat, "lon": CENTRE[1], "speed_kmh": 20.0}
+                events.append(
+                    (t, topic_name(prefix, fleet, d, Channel.POSITION), json.dumps(body).encode())
+                )
+                t += every
+                k += 1
+    events.sort(key=lambda e: e[0])
+    yield from events
+
+
+# -- throughput ----------------------------------------------------------------------------------
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Readings per second through one worker's decoder and engine (no I/O)."""
+    c = city(args.lights, args.buses, args.trucks)
+    prefix = "bench/v1"
+    start = datetime(2025, 12, 19, 21, 0, tzinfo=UTC).timestamp()  # night: lamps rightly on
+    messages = list(traffic(c, prefix, start, args.minutes * 60.0))
+    fleets = {a.device_id: a.fleet for a in c.assets()}
+    decoder = MessageDecoder(Limits(prefix=prefix, max_age=timedelta(days=36500)))
+    route = [(CENTRE[0] + 0.001 * k, CENTRE[1]) for k in range(60)]
+
+    def fresh() -> Engine:
+        return Engine(load_thresholds(), Catalog(c.assets(), routes={"A": route}))
+
+    engine = fresh()
+    began = time.perf_counter()
+    decoded: list[list[Observation]] = []
+    for at, topic, payload in messages:
+        fleet = Fleet(topic[len(prefix) + 1 :].split("/", 1)[0])
+        received = datetime.fromtimestamp(at, UTC)
+        obs = from_decoded(decoder.decode(topic, payload, received, fleets), fleet)
+        decoded.append(obs)
+    decode_s = time.perf_counter() - began
+    engine = fresh()
+    began = time.perf_counter()
+    next_tick = start
+    count = 0
+    for (at, _, _), obs in zip(messages, decoded, strict=True):
+        if at >= next_tick:
+            engine.tick(at)
+            next_tick = at + 1.0
+        for o in obs:
+            engine.observe(o)
+        count += len(obs)
+    engine.tick(start + args.minutes * 60.0)
+    rules_s = time.perf_counter() - began
+    effects = engine.take()
+    city_rate = len(messages) / (args.minutes * 60.0)
+    print(
+        f"city: {len(c.lights)} lights, {len(c.buses)} buses, {len(c.trucks)} trucks; "
+        f"{len(messages)} messages over {args.minutes} min ({city_rate:.0f}/s), "
+        f"{len(effects)} effects"
+    )
+    print(f"rules only:      {count / rules_s:,.0f} readings/s")
+    print(
+        f"decode + rules:  {count / (rules_s + decode_s):,.0f} readings/s "
+        f"({(count / (rules_s + decode_s)) / city_rate:,.0f}x city load)"
+    )
+
+
+# -- latency -------------------------------------------------------------------------------------
+
+
+def _env(settings: Settings, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_")}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = (
+            ("true" if value else "false")
+            if isinstance(value, bool)
+            else str(getattr(value, "value", value))
+        )
+        env[f"RASD_{name.upper()}"] = text
+    env["RASD_ALERTS_HTTP_PORT"] = str(port)
+    return env
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
+
+
+class _Publisher:
+    """QoS 1 publisher with its own network thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if settings.mqtt_username:
+            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        self.client.max_inflight_messages_set(1000)
+        self.client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload: bytes) -> None:
+        """Publish without waiting for the PUBACK."""
+        self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.client._reset_sockets()
+
+
+def latency(args: argparse.Namespace) -> None:
+    """Fault publish -> open NOTIFY received, at city background load."""
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings().model_copy(
+        update={"database_schema": f"bench_{tag}", "topic_prefix": f"bench/{tag}/v1"}
+    )
+    c = city(args.lights, args.buses, args.trucks)
+    migrate(settings)
+    port = args.port
+    log_path = Path(args.log)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with connect(settings, autocommit=True) as conn:
+            upsert_devices(conn, c.records())
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "alerts"], env=_env(settings, port), stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 120
+        while not _healthy(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"alerts did not start; see {log_path}")
+            time.sleep(0.1)
+        _measure(settings, c, args, proc)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        with connect(settings, autocommit=True) as conn:
+            drop_schema(conn, settings.database_schema)
+
+
+def _measure(
+    settings: Settings, c: City, args: argparse.Namespace, proc: subprocess.Popen[bytes]
+) -> None:
+    prefix = settings.topic_prefix
+    published: dict[str, float] = {}
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def listener() -> None:
+        with connect(settings, autocommit=True) as conn:
+            listen(conn, settings.database_schema)
+            ready.set()
+            while not done.is_set() or len(latencies) < len(published):
+                for note in conn.notifies(timeout=0.5):
+                    got = time.time()
+                    event = parse_event(note.payload)
+                    if event.event is AlertEventType.OPEN and event.device_id in published:
+                        latencies.append(got - published[event.device_id])
+                if done.is_set() and time.time() > stop_waiting:
+                    return
+
+    ready = threading.Event()
+    stop_waiting = float("inf")
+    thread = threading.Thread(target=listener, name="bench-listen", daemon=True)
+    thread.start()
+    ready.wait(10)
+    pub = _Publisher(settings)
+    try:
+        now = time.time()
+        # City traffic repeated as often as the rate needs (timestamps are restamped anyway).
+        background = itertools.chain.from_iterable(
+            traffic(c, prefix, now + 60.0 * k, 60.0) for k in itertools.count()
+        )
+        rate = args.rate
+        fault_every = args.seconds / args.faults
+        victims = iter(c.lights[1::7])
+        began = time.monotonic()
+        sent = 0
+        next_fault = began + 1.0
+        for _, topic, payload in background:
+            due = began + sent / rate
+            while time.monotonic() < due:
+                if time.monotonic() >= next_fault and len(published) < args.faults:
+                    device = next(victims)
+                    body = {"ts": int(time.time() * 1000), "fault": "lampFailure", "active": True}
+                    topic_f = topic_name(prefix, Fleet.LIGHT, device, Channel.FAULT)
+                    payload_f = json.dumps(body).encode()
+                    published[device] = time.time()
+                    pub.send(topic_f, payload_f)
+                    next_fault += fault_every
+                time.sleep(0.0005)
+            # Energy payloads carry their planned ts; restamp them to now for the decoder.
+            body = json.loads(payload)
+            body["ts"] = int(time.time() * 1000)
+            pub.send(topic, json.dumps(body).encode())
+            sent += 1
+            if time.monotonic() - began > args.seconds:
+                break
+        elapsed = time.monotonic() - began
+    finally:
+        pub.close()
+    stop_waiting = time.time() + 10
+    done.set()
+    thread.join(15)
+    lat = sorted(latencies)
+    if not lat:
+        raise SystemExit("no alert events received")
+    q = statistics.quantiles(lat, n=100, method="inclusive")
+    print(
+        f"background {sent / elapsed:.0f} msg/s for {elapsed:.0f} s "
+        f"({len(c.lights)} lights, {len(c.buses)} buses, {len(c.trucks)} trucks registered)"
+    )
+    print(f"faults {len(published)}, open events {len(lat)}")
+    print(
+        f"fault publish -> NOTIFY: p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, "
+        f"p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one benchmark; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m alerts.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("throughput", "latency"):
+        p = sub.add_parser(name)
+        p.add_argument("--lights", type=int, default=72_000)
+        p.add_argument("--buses", type=int, default=250)
+        p.add_argument("--trucks", type=int, default=120)
+    sub.choices["throughput"].add_argument("--minutes", type=float, default=15.0)
+    lat = sub.choices["latency"]
+    lat.add_argument("--faults", type=int, default=200)
+    lat.add_argument("--rate", type=float, default=110.0, help="background messages/s")
+    lat.add_argument("--seconds", type=float, default=60.0)
+    lat.add_argument("--port", type=int, default=9199)
+    lat.add_argument("--log", default="/tmp/rasd-alerts-bench.log")
+    args = parser.parse_args(argv)
+    if args.command == "throughput":
+        throughput(args)
+    else:
+        latency(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

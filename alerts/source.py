@@ -1,0 +1,239 @@
+"""MQTT v5 input of an alerts worker: its own persistent session and shared-subscription group,
+messages acknowledged by hand only after the alert changes they caused are committed.
+
+Same pattern as the ingestor's intake (not the same module: alerts imports only telemetry).
+paho-mqtt runs the network loop in a thread this class owns; messages land in an inbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from alerts.config import AlertsConfig
+from alerts.metrics import AlertsMetrics
+from telemetry.backoff import Backoff
+from telemetry.settings import Settings
+from telemetry.topics import subscription_filter
+
+log = structlog.get_logger("alerts.mqtt")
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One received message, with what is needed to acknowledge it later."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received: float  # wall clock, UTC epoch seconds: the engine's receipt time
+    generation: int  # which connection delivered it; acks never cross connections
+
+
+class MqttSource:
+    """Owns the paho client and its network thread; use as a context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: AlertsConfig,
+        metrics: AlertsMetrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.metrics = metrics
+        self.inbox: deque[Inbound] = deque()
+        self.wake = threading.Event()
+        self.subscribed = threading.Event()
+        self.generation = 0
+        self.client_id = config.mqtt_client_id(settings)
+        self._clock = clock
+        self._accepting = True
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sub_mid: int | None = None
+        self._was_up = False
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        if settings.mqtt_username:
+            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    @property
+    def topic_filter(self) -> str:
+        """The shared subscription this worker joins (its own group per partition)."""
+        return f"$share/{self.config.group}/{subscription_filter(self.settings.topic_prefix)}"
+
+    def __enter__(self) -> MqttSource:
+        self._thread = threading.Thread(target=self._run, name="alerts-mqtt", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stop_accepting(self) -> None:
+        """Leave further deliveries unacked in the broker's session (they are redelivered)."""
+        self._accepting = False
+        self.wake.set()
+
+    def close(self) -> None:
+        """Disconnect cleanly (the session stays on the broker) and join the thread."""
+        self._accepting = False
+        self._stopping.set()
+        self.client.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.client._reset_sockets()  # paho leaves its socketpair open otherwise
+
+    def take(self, limit: int) -> list[Inbound]:
+        """Up to ``limit`` messages of the current connection, oldest first."""
+        inbox = self.inbox
+        generation = self.generation
+        taken = []
+        for _ in range(min(limit, len(inbox))):
+            message = inbox.popleft()
+            # A message from a previous connection is redelivered on this one: skip the copy.
+            if message.generation == generation:
+                taken.append(message)
+        return taken
+
+    def ack(self, messages: list[Inbound]) -> int:
+        """Acknowledge processed messages delivered on the current connection."""
+        generation = self.generation
+        sent = 0
+        for message in messages:
+            if message.qos and message.generation == generation:
+                self.client.ack(message.mid, message.qos)
+                sent += 1
+        return sent
+
+    # -- network thread ---------------------------------------------------------------------
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        # Without a session expiry interval an MQTT v5 session dies with the connection.
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = self.config.receive_maximum
+        return props
+
+    def _run(self) -> None:
+        backoff = Backoff(base=0.2, cap=30.0)
+        while not self._stopping.is_set():
+            try:
+                self.client.connect(
+                    self.settings.mqtt_host,
+                    self.settings.mqtt_port,
+                    keepalive=30,
+                    clean_start=False,
+                    properties=self._connect_properties(),
+                )
+            except OSError as exc:
+                delay = backoff.next_delay()
+                log.warning("broker_unreachable", error=str(exc), retry_in_s=round(delay, 2))
+                self._stopping.wait(delay)
+                continue
+            self.client.loop_forever(retry_first_connection=False)
+            if self._stopping.is_set():
+                break
+            if self._was_up:
+                backoff.reset()
+            self._was_up = False
+            delay = backoff.next_delay()
+            log.warning("broker_connection_lost", retry_in_s=round(delay, 2))
+            self._stopping.wait(delay)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("broker_refused_connection", reason=str(reason_code))
+            client.disconnect()
+            return
+        self.generation += 1
+        self.metrics.reconnects.inc()
+        log.info(
+            "broker_connected",
+            client_id=self.client_id,
+            session_present=flags.session_present,
+            generation=self.generation,
+        )
+        _, self._sub_mid = client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if mid != self._sub_mid:
+            return
+        if any(rc.is_failure for rc in reason_codes):
+            log.error(
+                "subscription_refused",
+                filter=self.topic_filter,
+                reasons=[str(rc) for rc in reason_codes],
+            )
+            return
+        self._was_up = True
+        self.subscribed.set()
+        self.metrics.connected.set(1)
+        log.info("subscribed", filter=self.topic_filter)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.subscribed.clear()
+        self.metrics.connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("broker_disconnected", reason=str(reason_code))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # not acked: the broker keeps it for this session and redelivers it
+        self.inbox.append(
+            Inbound(
+                message.mid,
+                message.qos,
+                message.topic,
+                bytes(message.payload),
+                float(self._clock()),
+                self.generation,
+            )
+        )
+        self.wake.set()

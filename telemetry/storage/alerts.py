@@ -1,0 +1,863 @@
+"""All SQL on alerts: listing and detail for the API, the people's lifecycle steps, the engine's
+open/clear/group/escalate operations, and the alerts worker checkpoint.
+
+Every function that changes an alert writes one ``alert_history`` row and sends one
+``telemetry.alert_events.AlertEvent`` with ``pg_notify`` on ``{current_schema()}_alerts`` in the
+same transaction (a rolled-back change publishes nothing). Functions open their own
+``conn.transaction()``: on an autocommit connection each call commits on return; inside a
+caller's transaction they nest as savepoints and publish at the caller's commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import args_row
+from psycopg.types.json import Jsonb
+
+from telemetry.alert_events import (
+    AlertEvent,
+    AlertEventType,
+    AlertState,
+    Severity,
+    alert_channel,
+)
+from telemetry.errors import TelemetryError
+from telemetry.topics import Fleet
+
+#: The actor recorded for changes made by the alerts service itself.
+ENGINE_ACTOR: Final = "rasd-alerts"
+MAX_PAGE: Final = 500
+
+
+class AlertNotFoundError(TelemetryError):
+    """No alert has this id."""
+
+
+class AlertStateError(TelemetryError):
+    """The lifecycle step is not allowed from the alert's current state (HTTP 409)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One row of ``alerts``."""
+
+    alert_id: int
+    kind: str
+    asset_kind: Fleet
+    asset_key: str
+    device_id: str | None
+    circuit: str | None
+    district: str | None
+    device_count: int
+    severity: Severity
+    state: AlertState
+    crew: str | None
+    assignee: str | None
+    summary: str
+    details: dict[str, Any]
+    lat: float | None
+    lon: float | None
+    opened_at: datetime
+    detected_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    assigned_at: datetime | None
+    assigned_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    cleared_at: datetime | None
+    grouped_into: int | None
+    sla_due_at: datetime | None
+    escalated_at: datetime | None
+    flap_count: int
+    last_flap_at: datetime | None
+    updated_at: datetime
+
+    def event(self, event: AlertEventType, at: datetime) -> AlertEvent:
+        """The NOTIFY event describing this row after ``event``."""
+        return AlertEvent(
+            alert_id=self.alert_id,
+            event=event,
+            kind=self.kind,
+            state=self.state,
+            severity=self.severity,
+            asset_kind=self.asset_kind,
+            district=self.district,
+            device_id=self.device_id,
+            devices=self.device_count,
+            crew=self.crew,
+            at=at,
+        )
+
+
+def _alert(*values: Any) -> Alert:
+    row = list(values)
+    row[2] = Fleet(row[2])
+    row[8] = Severity(row[8])
+    row[9] = AlertState(row[9])
+    return Alert(*row)
+
+
+_COLUMNS: Final = (
+    "alert_id, kind, asset_kind, asset_key, device_id, circuit, district, device_count, "
+    "severity, state, crew, assignee, summary, details, lat, lon, opened_at, detected_at, "
+    "acknowledged_at, acknowledged_by, assigned_at, assigned_by, resolved_at, resolved_by, "
+    "resolution, cleared_at, grouped_into, sla_due_at, escalated_at, flap_count, last_flap_at, "
+    "updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMember:
+    """A light listed in a grouped alert."""
+
+    alert_id: int
+    device_id: str
+    circuit: str | None
+    since: datetime
+    recovered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One step of an alert's life: who did what, when, with which note."""
+
+    history_id: int
+    alert_id: int
+    event: AlertEventType
+    at: datetime
+    actor: str
+    note: str | None
+    state: AlertState
+    severity: Severity
+    details: dict[str, Any]
+
+
+def _history(*values: Any) -> HistoryEntry:
+    h_id, a_id, event, at, actor, note, state, severity, details = values
+    return HistoryEntry(
+        h_id,
+        a_id,
+        AlertEventType(event),
+        at,
+        actor,
+        note,
+        AlertState(state),
+        Severity(severity),
+        details,
+    )
+
+
+# -- reads for the API ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alerts to list; empty collections and None mean "any"."""
+
+    states: Collection[AlertState] = ()
+    kinds: Collection[str] = ()
+    asset_kinds: Collection[Fleet] = ()
+    districts: Collection[str] = ()
+    severities: Collection[Severity] = ()
+    crew: str | None = None
+    assignee: str | None = None
+    device_id: str | None = None  # the alert's own device or a light listed in a group
+    opened_from: datetime | None = None  # inclusive
+    opened_before: datetime | None = None  # exclusive
+    escalated: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    """A page of alerts, newest opened first; pass ``next_cursor`` to get the next page."""
+
+    items: list[Alert]
+    next_cursor: str | None
+
+
+def _where(f: AlertFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
+
+    def any_of(column: str, name: str, values: Collection[Any]) -> None:
+        if values:
+            parts.append(
+                sql.SQL("{} = ANY({})").format(sql.Identifier(column), sql.Placeholder(name))
+            )
+            params[name] = [str(v) for v in values]
+
+    any_of("state", "states", f.states)
+    any_of("kind", "kinds", f.kinds)
+    any_of("asset_kind", "asset_kinds", f.asset_kinds)
+    any_of("district", "districts", f.districts)
+    any_of("severity", "severities", f.severities)
+    for column in ("crew", "assignee"):
+        value = getattr(f, column)
+        if value is not None:
+            parts.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
+            params[column] = value
+    if f.device_id is not None:
+        parts.append(
+            sql.SQL(
+                "(device_id = %(device_id)s OR EXISTS (SELECT 1 FROM alert_members m "
+                "WHERE m.alert_id = alerts.alert_id AND m.device_id = %(device_id)s))"
+            )
+        )
+        params["device_id"] = f.device_id
+    if f.opened_from is not None:
+        parts.append(sql.SQL("opened_at >= %(opened_from)s"))
+        params["opened_from"] = f.opened_from
+    if f.opened_before is not None:
+        parts.append(sql.SQL("opened_at < %(opened_before)s"))
+        params["opened_before"] = f.opened_before
+    if f.escalated is not None:
+        parts.append(sql.SQL("escalated_at IS NOT NULL" if f.escalated else "escalated_at IS NULL"))
+    return sql.SQL(" AND ").join(parts), params
+
+
+def _encode_cursor(alert: Alert) -> str:
+    raw = f"{alert.opened_at.isoformat()}|{alert.alert_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        opened, alert_id = raw.rsplit("|", 1)
+        return datetime.fromisoformat(opened), int(alert_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError(f"invalid cursor {cursor!r}") from None
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    filters: AlertFilter | None = None,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AlertPage:
+    """Alerts matching ``filters``, newest opened first, ``limit`` per page (keyset paging)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+    where, params = _where(filters or AlertFilter())
+    if cursor is not None:
+        params["c_opened"], params["c_id"] = _decode_cursor(cursor)
+        where = sql.SQL("{} AND (opened_at, alert_id) < (%(c_opened)s, %(c_id)s)").format(where)
+    params["limit"] = limit + 1
+    query = sql.SQL(
+        "SELECT {} FROM alerts WHERE {} ORDER BY opened_at DESC, alert_id DESC LIMIT %(limit)s"
+    ).format(sql.SQL(_COLUMNS), where)
+    with conn.cursor(row_factory=args_row(_alert)) as cur:
+        rows = cur.execute(query, params).fetchall()
+    more = len(rows) > limit
+    items = rows[:limit]
+    return AlertPage(items, _encode_cursor(items[-1]) if more else None)
+
+
+def count_alerts(conn: psycopg.Connection, filters: AlertFilter | None = None) -> int:
+    """How many alerts match ``filters``."""
+    where, params = _where(filters or AlertFilter())
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM alerts WHERE {}").format(where), params
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCount:
+    """Unresolved alerts of one district, asset kind, kind and severity (for a crew board)."""
+
+    district: str | None
+    asset_kind: Fleet
+    kind: str
+    severity: Severity
+    count: int
+
+
+def unresolved_counts(conn: psycopg.Connection) -> list[OpenCount]:
+    """Unresolved alerts counted by district, asset kind, kind and severity."""
+    rows = conn.execute(
+        "SELECT district, asset_kind, kind, severity, count(*) FROM alerts "
+        "WHERE state <> 'resolved' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    ).fetchall()
+    return [OpenCount(r[0], Fleet(r[1]), r[2], Severity(r[3]), int(r[4])) for r in rows]
+
+
+def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
+    """One alert by id, or None."""
+    with conn.cursor(row_factory=args_row(_alert)) as cur:
+        return cur.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE alert_id = %s", (alert_id,)
+        ).fetchone()
+
+
+def alert_members(conn: psycopg.Connection, alert_id: int) -> list[AlertMember]:
+    """The lights a grouped alert lists, by device id."""
+    with conn.cursor(row_factory=args_row(AlertMember)) as cur:
+        return cur.execute(
+            "SELECT alert_id, device_id, circuit, since, recovered_at FROM alert_members "
+            "WHERE alert_id = %s ORDER BY device_id",
+            (alert_id,),
+        ).fetchall()
+
+
+def alert_history(conn: psycopg.Connection, alert_id: int) -> list[HistoryEntry]:
+    """Every step of one alert, oldest first."""
+    with conn.cursor(row_factory=args_row(_history)) as cur:
+        return cur.execute(
+            "SELECT history_id, alert_id, event, at, actor, note, state, severity, details "
+            "FROM alert_history WHERE alert_id = %s ORDER BY history_id",
+            (alert_id,),
+        ).fetchall()
+
+
+# -- shared write helpers -----------------------------------------------------------------------
+
+_RECORD: Final = (
+    "INSERT INTO alert_history (alert_id, event, at, actor, note, state, severity, details) "
+    "VALUES (%s, %s, coalesce(%s, now()), %s, %s, %s, %s, %s) RETURNING at"
+)
+_NOTIFY: Final = "SELECT pg_notify(current_schema() || '_alerts', %s)"
+
+
+def _record(
+    conn: psycopg.Connection,
+    alert: Alert,
+    event: AlertEventType,
+    actor: str,
+    note: str | None,
+    *,
+    at: datetime | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """History row and NOTIFY for one change, in the caller's transaction."""
+    row = conn.execute(
+        _RECORD,
+        (
+            alert.alert_id,
+            event.value,
+            at,
+            actor,
+            note,
+            alert.state.value,
+            alert.severity.value,
+            Jsonb(dict(details or {})),
+        ),
+    ).fetchone()
+    assert row is not None
+    conn.execute(_NOTIFY, (alert.event(event, row[0]).payload(),))
+
+
+def _one(
+    conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any]
+) -> Alert | None:
+    with conn.cursor(row_factory=args_row(_alert)) as cur:
+        return cur.execute(query, params).fetchone()
+
+
+def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
+    alert = _one(conn, f"SELECT {_COLUMNS} FROM alerts WHERE alert_id = %s FOR UPDATE", (alert_id,))
+    if alert is None:
+        raise AlertNotFoundError(f"no alert {alert_id}")
+    return alert
+
+
+# -- lifecycle steps by people (the API) ---------------------------------------------------------
+
+
+def acknowledge(
+    conn: psycopg.Connection,
+    alert_id: int,
+    who: str,
+    note: str | None = None,
+    *,
+    at: datetime | None = None,
+) -> Alert:
+    """open -> acknowledged by ``who``; AlertStateError from any other state."""
+    with conn.transaction():
+        current = _locked(conn, alert_id)
+        if current.state is not AlertState.OPEN:
+            raise AlertStateError(
+                f"alert {alert_id} is {current.state.value}: only an open alert can be acknowledged"
+            )
+        alert = _one(
+            conn,
+            f"UPDATE alerts SET state = 'acknowledged', acknowledged_at = coalesce(%s, now()), "
+            f"acknowledged_by = %s, updated_at = now() WHERE alert_id = %s RETURNING {_COLUMNS}",
+            (at, who, alert_id),
+        )
+        assert alert is not None
+        _record(conn, alert, AlertEventType.ACK, who, note, at=at)
+    return alert
+
+
+def assign(
+    conn: psycopg.Connection,
+    alert_id: int,
+    assignee: str | None,
+    who: str,
+    note: str | None = None,
+    *,
+    at: datetime | None = None,
+) -> Alert:
+    """Give an unresolved alert to ``assignee`` (None takes it back); the state is unchanged."""
+    with conn.transaction():
+        current = _locked(conn, alert_id)
+        if current.state is AlertState.RESOLVED:
+            raise AlertStateError(f"alert {alert_id} is resolved: it cannot be assigned")
+        alert = _one(
+            conn,
+            "UPDATE alerts SET assignee = %s, assigned_at = coalesce(%s, now()), "
+            f"assigned_by = %s, updated_at = now() WHERE alert_id = %s RETURNING {_COLUMNS}",
+            (assignee, at, who, alert_id),
+        )
+        assert alert is not None
+        _record(
+            conn, alert, AlertEventType.ASSIGN, who, note, at=at, details={"assignee": assignee}
+        )
+    return alert
+
+
+def resolve(
+    conn: psycopg.Connection,
+    alert_id: int,
+    who: str,
+    note: str | None = None,
+    *,
+    at: datetime | None = None,
+) -> Alert:
+    """open or acknowledged -> resolved by a person; AlertStateError if already resolved."""
+    with conn.transaction():
+        current = _locked(conn, alert_id)
+        if current.state is AlertState.RESOLVED:
+            raise AlertStateError(f"alert {alert_id} is already resolved")
+        alert = _one(
+            conn,
+            f"UPDATE alerts SET state = 'resolved', resolved_at = coalesce(%s, now()), "
+            f"resolved_by = %s, resolution = 'manual', updated_at = now() "
+            f"WHERE alert_id = %s RETURNING {_COLUMNS}",
+            (at, who, alert_id),
+        )
+        assert alert is not None
+        _record(conn, alert, AlertEventType.RESOLVE, who, note, at=at)
+    return alert
+
+
+# -- operations of the alerts engine --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    """A light to list in a grouped alert."""
+
+    device_id: str
+    circuit: str | None
+    since: datetime
+    recovered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """What the engine knows when a condition starts."""
+
+    kind: str
+    asset_kind: Fleet
+    asset_key: str
+    opened_at: datetime
+    severity: Severity
+    device_id: str | None = None
+    circuit: str | None = None
+    district: str | None = None
+    crew: str | None = None
+    summary: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    lat: float | None = None
+    lon: float | None = None
+    sla_due_at: datetime | None = None
+    members: Sequence[NewMember] = ()
+
+
+_COVERED: Final = (
+    "SELECT alert_id FROM alerts WHERE asset_key = %(key)s AND kind = %(kind)s "
+    "AND opened_at <= %(at)s "
+    "AND (state <> 'resolved' OR %(at)s <= coalesce(cleared_at, resolved_at)) LIMIT 1"
+)
+_INSERT: Final = (
+    "INSERT INTO alerts (kind, asset_kind, asset_key, device_id, circuit, district, device_count, "
+    "severity, crew, summary, details, lat, lon, opened_at, sla_due_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (asset_key, kind) WHERE state <> 'resolved' DO NOTHING "
+    f"RETURNING {_COLUMNS}"
+)
+_ADD_MEMBERS: Final = (
+    "INSERT INTO alert_members (alert_id, device_id, circuit, since, recovered_at) "
+    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[]) "
+    "ON CONFLICT (alert_id, device_id) DO UPDATE SET recovered_at = EXCLUDED.recovered_at "
+    "WHERE alert_members.recovered_at IS NOT NULL AND EXCLUDED.recovered_at IS NULL"
+)
+
+
+def _insert_members(conn: psycopg.Connection, alert_id: int, members: Sequence[NewMember]) -> int:
+    cur = conn.execute(
+        _ADD_MEMBERS,
+        (
+            alert_id,
+            [m.device_id for m in members],
+            [m.circuit for m in members],
+            [m.since for m in members],
+            [m.recovered_at for m in members],
+        ),
+    )
+    return cur.rowcount
+
+
+def open_alert(
+    conn: psycopg.Connection, new: NewAlert, *, actor: str = ENGINE_ACTOR
+) -> Alert | None:
+    """Open an alert, or None when one of this asset and kind already covers ``opened_at``.
+
+    Idempotent: replaying the readings that opened an alert (restart, redelivery) finds the
+    alert (open, or resolved after ``opened_at``) and opens nothing; an unresolved alert of the
+    same asset and kind also blocks a second one (the partial unique index).
+    """
+    with conn.transaction():
+        params = {"key": new.asset_key, "kind": new.kind, "at": new.opened_at}
+        if conn.execute(_COVERED, params).fetchone() is not None:
+            return None
+        count = len(new.members) if new.members else (1 if new.device_id else 0)
+        alert = _one(
+            conn,
+            _INSERT,
+            (
+                new.kind,
+                new.asset_kind.value,
+                new.asset_key,
+                new.device_id,
+                new.circuit,
+                new.district,
+                count,
+                new.severity.value,
+                new.crew,
+                new.summary,
+                Jsonb(dict(new.details)),
+                new.lat,
+                new.lon,
+                new.opened_at,
+                new.sla_due_at,
+            ),
+        )
+        if alert is None:
+            return None  # an unresolved alert of a later episode holds the dedup key
+        if new.members:
+            _insert_members(conn, alert.alert_id, new.members)
+        _record(conn, alert, AlertEventType.OPEN, actor, new.summary or None)
+    return alert
+
+
+def clear_alert(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    at: datetime,
+    *,
+    note: str | None = None,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """Resolve the unresolved alert of this asset and kind because its condition ended at ``at``."""
+    with conn.transaction():
+        alert = _one(
+            conn,
+            "UPDATE alerts SET state = 'resolved', resolved_at = greatest(%(at)s, opened_at), "
+            "cleared_at = %(at)s, resolved_by = %(actor)s, resolution = 'cleared', "
+            "updated_at = now() "
+            "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved' "
+            f"AND opened_at <= %(at)s RETURNING {_COLUMNS}",
+            {"key": asset_key, "kind": kind, "at": at, "actor": actor},
+        )
+        if alert is not None:
+            _record(conn, alert, AlertEventType.RESOLVE, actor, note or "condition cleared")
+    return alert
+
+
+def merge_into_group(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    group_key: str,
+    group_kind: str,
+    at: datetime,
+    *,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """Resolve a single (or smaller group) alert as listed in the unresolved group alert."""
+    with conn.transaction():
+        group = _one(
+            conn,
+            f"SELECT {_COLUMNS} FROM alerts WHERE asset_key = %s AND kind = %s "
+            "AND state <> 'resolved'",
+            (group_key, group_kind),
+        )
+        if group is None:
+            return None
+        alert = _one(
+            conn,
+            "UPDATE alerts SET state = 'resolved', resolved_at = greatest(%(at)s, opened_at), "
+            "resolved_by = %(actor)s, resolution = 'grouped', grouped_into = %(group)s, "
+            "updated_at = now() "
+            "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved' "
+            f"RETURNING {_COLUMNS}",
+            {"key": asset_key, "kind": kind, "at": at, "actor": actor, "group": group.alert_id},
+        )
+        if alert is not None:
+            _record(
+                conn,
+                alert,
+                AlertEventType.RESOLVE,
+                actor,
+                f"grouped into {group_kind} alert {group.alert_id}",
+                details={"grouped_into": group.alert_id},
+            )
+    return alert
+
+
+def _unresolved(conn: psycopg.Connection, asset_key: str, kind: str) -> Alert | None:
+    return _one(
+        conn,
+        f"SELECT {_COLUMNS} FROM alerts WHERE asset_key = %s AND kind = %s "
+        "AND state <> 'resolved' FOR UPDATE",
+        (asset_key, kind),
+    )
+
+
+def add_members(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    members: Sequence[NewMember],
+    *,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """List more lights (or lights failing again) in an unresolved grouped alert."""
+    if not members:
+        return None
+    with conn.transaction():
+        group = _unresolved(conn, asset_key, kind)
+        if group is None:
+            return None
+        if _insert_members(conn, group.alert_id, members) == 0:
+            return group
+        alert = _one(
+            conn,
+            "UPDATE alerts SET device_count = (SELECT count(*) FROM alert_members "
+            "WHERE alert_id = %(id)s), updated_at = now() "
+            f"WHERE alert_id = %(id)s RETURNING {_COLUMNS}",
+            {"id": group.alert_id},
+        )
+        assert alert is not None
+        _record(
+            conn,
+            alert,
+            AlertEventType.UPDATE,
+            actor,
+            f"{len(members)} lights listed",
+            details={"added": [m.device_id for m in members][:50]},
+        )
+    return alert
+
+
+def members_recovered(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    recovered: Mapping[str, datetime],
+    *,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """Mark lights of an unresolved grouped alert as back (supply restored): light -> when."""
+    if not recovered:
+        return None
+    with conn.transaction():
+        group = _unresolved(conn, asset_key, kind)
+        if group is None:
+            return None
+        cur = conn.execute(
+            "UPDATE alert_members m SET recovered_at = r.at "
+            "FROM unnest(%s::text[], %s::timestamptz[]) AS r(device_id, at) "
+            "WHERE m.alert_id = %s AND m.device_id = r.device_id AND m.recovered_at IS NULL",
+            (list(recovered), list(recovered.values()), group.alert_id),
+        )
+        if cur.rowcount:
+            _record(
+                conn,
+                group,
+                AlertEventType.UPDATE,
+                actor,
+                f"{cur.rowcount} lights back",
+                details={"recovered": sorted(recovered)[:50]},
+            )
+    return group
+
+
+def note_flap(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    at: datetime,
+    *,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """Count a condition that came back while its clearing was on hold (flapping)."""
+    with conn.transaction():
+        alert = _one(
+            conn,
+            "UPDATE alerts SET flap_count = flap_count + 1, last_flap_at = %(at)s, "
+            "updated_at = now() WHERE asset_key = %(key)s AND kind = %(kind)s "
+            "AND state <> 'resolved' AND (last_flap_at IS NULL OR last_flap_at < %(at)s) "
+            f"RETURNING {_COLUMNS}",
+            {"key": asset_key, "kind": kind, "at": at},
+        )
+        if alert is not None:
+            _record(
+                conn,
+                alert,
+                AlertEventType.UPDATE,
+                actor,
+                "condition came back before the clear hold ended (flapping)",
+                details={"flap_count": alert.flap_count},
+            )
+    return alert
+
+
+def update_details(
+    conn: psycopg.Connection,
+    asset_key: str,
+    kind: str,
+    details: Mapping[str, Any],
+    summary: str,
+    *,
+    actor: str = ENGINE_ACTOR,
+) -> Alert | None:
+    """Merge ``details`` into the unresolved alert of this asset and kind when they change it."""
+    with conn.transaction():
+        alert = _one(
+            conn,
+            "UPDATE alerts SET details = details || %(details)s, summary = %(summary)s, "
+            "updated_at = now() WHERE asset_key = %(key)s AND kind = %(kind)s "
+            "AND state <> 'resolved' AND NOT details @> %(details)s "
+            f"RETURNING {_COLUMNS}",
+            {"key": asset_key, "kind": kind, "details": Jsonb(dict(details)), "summary": summary},
+        )
+        if alert is not None:
+            _record(conn, alert, AlertEventType.UPDATE, actor, summary)
+    return alert
+
+
+_SEVERITY_UP: Final = (
+    "CASE a.severity WHEN 'low' THEN 'medium' WHEN 'medium' THEN 'high' ELSE 'critical' END"
+)
+
+
+def escalate_due(
+    conn: psycopg.Connection, now: datetime, *, actor: str = ENGINE_ACTOR, limit: int = 500
+) -> list[Alert]:
+    """Escalate unresolved alerts past their SLA (once each): severity one step up, event sent.
+
+    Safe from several workers at once: rows are claimed with SKIP LOCKED and escalated once.
+    """
+    with conn.transaction(), conn.cursor(row_factory=args_row(_alert)) as cur:
+        escalated = cur.execute(
+            "WITH due AS (SELECT alert_id FROM alerts WHERE state <> 'resolved' "
+            "AND escalated_at IS NULL AND sla_due_at <= %(now)s ORDER BY sla_due_at "
+            "LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE alerts a SET escalated_at = %(now)s, severity = {_SEVERITY_UP}, "
+            "updated_at = now() FROM due WHERE a.alert_id = due.alert_id "
+            f"RETURNING {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}",
+            {"now": now, "limit": limit},
+        ).fetchall()
+        for alert in escalated:
+            due = alert.sla_due_at.isoformat() if alert.sla_due_at else "?"
+            _record(
+                conn, alert, AlertEventType.ESCALATE, actor, f"SLA breached: not resolved by {due}"
+            )
+    return escalated
+
+
+# -- engine state rebuild and checkpoint ---------------------------------------------------------
+
+
+def unresolved_alerts(conn: psycopg.Connection, kinds: Iterable[str] | None = None) -> list[Alert]:
+    """Every unresolved alert (optionally of some kinds), oldest first."""
+    wanted = None if kinds is None else list(kinds)
+    with conn.cursor(row_factory=args_row(_alert)) as cur:
+        return cur.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE state <> 'resolved' "
+            "AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s)) ORDER BY opened_at, alert_id",
+            {"kinds": wanted},
+        ).fetchall()
+
+
+def unresolved_members(conn: psycopg.Connection) -> dict[int, list[AlertMember]]:
+    """Members of every unresolved grouped alert, by alert id."""
+    with conn.cursor(row_factory=args_row(AlertMember)) as cur:
+        rows = cur.execute(
+            "SELECT m.alert_id, m.device_id, m.circuit, m.since, m.recovered_at "
+            "FROM alert_members m JOIN alerts a USING (alert_id) WHERE a.state <> 'resolved' "
+            "ORDER BY m.alert_id, m.device_id"
+        ).fetchall()
+    out: dict[int, list[AlertMember]] = {}
+    for member in rows:
+        out.setdefault(member.alert_id, []).append(member)
+    return out
+
+
+def load_checkpoint(conn: psycopg.Connection, worker: str) -> datetime | None:
+    """Receipt time up to which ``worker`` committed its work, or None on its first start."""
+    row = conn.execute(
+        "SELECT processed_until FROM alert_checkpoints WHERE worker = %s", (worker,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def save_checkpoint(conn: psycopg.Connection, worker: str, until: datetime) -> None:
+    """Advance ``worker``'s checkpoint (never backwards)."""
+    conn.execute(
+        "INSERT INTO alert_checkpoints (worker, processed_until) VALUES (%s, %s) "
+        "ON CONFLICT (worker) DO UPDATE SET processed_until = "
+        "greatest(alert_checkpoints.processed_until, EXCLUDED.processed_until), updated_at = now()",
+        (worker, until),
+    )
+
+
+# -- listening, for the API and the benchmark ------------------------------------------------------
+
+
+def listen(conn: psycopg.Connection, schema: str) -> str:
+    """LISTEN on the schema's alerts channel (autocommit connection); returns the channel.
+
+    Then ``for n in conn.notifies(timeout=...)`` yields notifications whose ``payload`` is
+    ``telemetry.alert_events.parse_event``-able.
+    """
+    channel = alert_channel(schema)
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    return channel
+
+
+def drop_schema(conn: psycopg.Connection, schema: str) -> None:
+    """Drop a whole schema (the benchmark's throwaway schema); never used on a live one."""
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def unresolved_keys(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    """(kind, asset_key) of every unresolved alert: what the engine may hold active."""
+    rows = conn.execute("SELECT kind, asset_key FROM alerts WHERE state <> 'resolved'").fetchall()
+    return {(r[0], r[1]) for r in rows}

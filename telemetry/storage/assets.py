@@ -1,0 +1,210 @@
+"""Reads the alert rules need: device metadata, route polylines, collection rounds, and the
+stored readings an alerts worker replays to catch up after a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Final
+
+import psycopg
+from psycopg.rows import args_row
+from psycopg.types.json import Jsonb
+
+from telemetry.decoding import DeadLetter, EnergyRow, FaultRow, PositionRow
+from telemetry.topics import Fleet
+
+LatLon = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """What the rules need to know about one device."""
+
+    device_id: str
+    fleet: Fleet
+    route: str | None
+    district: str | None
+    circuit: str | None
+    rated_w: float | None
+    lat: float | None
+    lon: float | None
+
+
+def _asset(*values: Any) -> Asset:
+    row = list(values)
+    row[1] = Fleet(row[1])
+    return Asset(*row)
+
+
+def assets_changed_since(
+    conn: psycopg.Connection, since: datetime | None
+) -> tuple[list[Asset], datetime | None]:
+    """Devices updated after ``since`` (all when None), and the newest update time seen."""
+    with conn.cursor() as cur:
+        rows = cur.execute(
+            "SELECT device_id, fleet, route, district, circuit, rated_w, lat, lon, updated_at "
+            "FROM devices WHERE %(since)s::timestamptz IS NULL OR updated_at > %(since)s",
+            {"since": since},
+        ).fetchall()
+    newest = max((r[8] for r in rows), default=since)
+    return [_asset(*r[:8]) for r in rows], newest
+
+
+# -- route shapes and collection rounds ---------------------------------------------------------
+
+
+def route_shapes(conn: psycopg.Connection) -> dict[str, list[LatLon]]:
+    """Every route polyline by route name."""
+    rows = conn.execute("SELECT route, points FROM route_shapes").fetchall()
+    return {r[0]: [(float(p[0]), float(p[1])) for p in r[1]] for r in rows}
+
+
+def upsert_route_shapes(conn: psycopg.Connection, shapes: Mapping[str, Sequence[LatLon]]) -> int:
+    """Insert or replace route polylines in one transaction; returns how many."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO route_shapes (route, points) VALUES (%s, %s) ON CONFLICT (route) "
+            "DO UPDATE SET points = EXCLUDED.points, updated_at = now()",
+            [(route, Jsonb([list(p) for p in points])) for route, points in shapes.items()],
+        )
+    return len(shapes)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPoint:
+    """A site a truck must visit on its round."""
+
+    seq: int
+    lat: float
+    lon: float
+    radius_m: float = 40.0
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRound:
+    """A truck round: its points and the local shift it must be done in."""
+
+    round: str
+    shift_start: time
+    shift_end: time
+    timezone: str
+    points: tuple[CollectionPoint, ...]
+
+
+def collection_rounds(conn: psycopg.Connection) -> dict[str, CollectionRound]:
+    """Every collection round with its points, by round name."""
+    rounds = conn.execute(
+        "SELECT round, shift_start, shift_end, timezone FROM collection_rounds"
+    ).fetchall()
+    points: dict[str, list[CollectionPoint]] = {}
+    for row in conn.execute(
+        "SELECT round, seq, lat, lon, radius_m, label FROM collection_points ORDER BY round, seq"
+    ).fetchall():
+        points.setdefault(row[0], []).append(CollectionPoint(*row[1:]))
+    return {
+        r[0]: CollectionRound(r[0], r[1], r[2], r[3], tuple(points.get(r[0], []))) for r in rounds
+    }
+
+
+def upsert_collection_rounds(conn: psycopg.Connection, rounds: Sequence[CollectionRound]) -> int:
+    """Insert or replace rounds and their points in one transaction; returns how many rounds."""
+    with conn.transaction(), conn.cursor() as cur:
+        for r in rounds:
+            cur.execute(
+                "INSERT INTO collection_rounds (round, shift_start, shift_end, timezone) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (round) DO UPDATE SET "
+                "shift_start = EXCLUDED.shift_start, shift_end = EXCLUDED.shift_end, "
+                "timezone = EXCLUDED.timezone, updated_at = now()",
+                (r.round, r.shift_start, r.shift_end, r.timezone),
+            )
+            cur.execute("DELETE FROM collection_points WHERE round = %s", (r.round,))
+            cur.executemany(
+                "INSERT INTO collection_points (round, seq, lat, lon, radius_m, label) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(r.round, p.seq, p.lat, p.lon, p.radius_m, p.label) for p in r.points],
+            )
+    return len(rounds)
+
+
+# -- stored readings, for catch-up ---------------------------------------------------------------
+
+StoredRow = PositionRow | EnergyRow | FaultRow | DeadLetter
+
+_QUERIES: Final = {
+    "position": (
+        "SELECT device_id, time, received_at, lat, lon, speed_kmh, heading_deg, accuracy_m, "
+        "route, seq FROM vehicle_positions",
+        PositionRow,
+    ),
+    "energy": (
+        "SELECT device_id, time, received_at, energy_wh, power_w, voltage_v, current_a, "
+        "power_factor, lamp_on, dim_pct, seq FROM light_energy",
+        EnergyRow,
+    ),
+    "fault": (
+        "SELECT device_id, time, received_at, fault, active, detail FROM light_faults",
+        FaultRow,
+    ),
+}
+_WINDOW: Final = (
+    " WHERE time >= %(time_from)s - %(lateness)s AND received_at >= %(received_from)s "
+    "AND received_at < %(received_to)s ORDER BY received_at, device_id, time"
+)
+_NULL_ISLANDS: Final = (
+    "SELECT received_at, topic, payload, reason, reason_code, device_id, element_index "
+    "FROM dead_letters WHERE reason_code = 'null_island' AND received_at >= %(positions_from)s "
+    "AND received_at < %(received_to)s ORDER BY received_at, id"
+)
+
+
+def _dead_letter(*values: Any) -> DeadLetter:
+    row = list(values)
+    row[2] = bytes(row[2])
+    return DeadLetter(*row)
+
+
+def stored_readings(
+    conn: psycopg.Connection,
+    received_from: datetime,
+    received_to: datetime,
+    *,
+    positions_from: datetime | None = None,
+    lateness: timedelta = timedelta(hours=1),
+    fetch: int = 5000,
+) -> Iterator[StoredRow]:
+    """Readings stored with ``received_from <= received_at < received_to``, in receipt order.
+
+    Positions (and the (0, 0) fixes the ingestor dead-letters as ``null_island``) start at
+    ``positions_from`` instead when given. Device time is bounded by ``lateness`` before the
+    window so the scan stays in recent partitions. Streams with server-side cursors inside
+    one transaction of ``conn``.
+    """
+    positions_from = positions_from or received_from
+    base = {"received_to": received_to, "lateness": lateness}
+    with conn.transaction(), contextlib.ExitStack() as cursors:
+        streams: list[Iterator[StoredRow]] = []
+        for name, (select, row_type) in _QUERIES.items():
+            start = positions_from if name == "position" else received_from
+            params = base | {"time_from": start, "received_from": start}
+            cur = cursors.enter_context(
+                conn.cursor(name=f"catchup_{name}", row_factory=args_row(row_type))
+            )
+            cur.itersize = fetch
+            cur.execute(select + _WINDOW, params)
+            streams.append(iter(cur))
+        letters = cursors.enter_context(
+            conn.cursor(name="catchup_letters", row_factory=args_row(_dead_letter))
+        )
+        letters.itersize = fetch
+        letters.execute(_NULL_ISLANDS, base | {"positions_from": positions_from})
+        streams.append(iter(letters))
+        yield from heapq.merge(*streams, key=_received_at)
+
+
+def _received_at(row: StoredRow) -> datetime:
+    return row.received_at
