@@ -11,11 +11,12 @@ import structlog
 
 from alerts.config import AlertsConfig, Thresholds
 from alerts.metrics import AlertsMetrics
-from alerts.source import MqttSource
 from alerts.worker import Worker
 from telemetry.alert_events import alert_channel
+from telemetry.mqtt_intake import IntakeOptions, MqttIntake
 from telemetry.ops_http import ops_app, ops_server
 from telemetry.settings import Settings
+from telemetry.topics import subscription_filter
 
 log = structlog.get_logger("alerts.service")
 
@@ -35,7 +36,22 @@ async def run_alerts(
         loop.add_signal_handler(sig, stop.set)
     metrics = AlertsMetrics()
     try:
-        with MqttSource(settings, config, metrics, clock) as source:
+        options = IntakeOptions(
+            client_id=config.mqtt_client_id(settings),
+            # Each partition of workers is its own share group (docs/alerts.md).
+            topic_filter=f"$share/{config.group}/{subscription_filter(settings.topic_prefix)}",
+            session_expiry_s=config.session_expiry_s,
+            receive_maximum=config.receive_maximum,
+            thread_name="alerts-mqtt",
+        )
+        intake = MqttIntake(
+            settings,
+            options,
+            connects=metrics.reconnects,
+            connected=metrics.connected,
+            clock=clock,
+        )
+        with intake as source:
             worker = Worker(settings, config, thresholds, source, metrics, clock=clock)
 
             def healthy() -> bool:

@@ -27,11 +27,11 @@ from alerts.engine import Engine
 from alerts.metrics import AlertsMetrics
 from alerts.observations import Energy, Fault, NullFix, Position, from_decoded
 from alerts.partition import Partition
-from alerts.source import Inbound, MqttSource
 from alerts.store import apply, utc
 from telemetry.backoff import Backoff
 from telemetry.db import connect
 from telemetry.decoding import Limits, MessageDecoder
+from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
 from telemetry.storage.alerts import escalate_due, unresolved_keys
 from telemetry.storage.assets import assets_changed_since, collection_rounds, route_shapes
@@ -62,7 +62,7 @@ class Worker:
         settings: Settings,
         config: AlertsConfig,
         thresholds: Thresholds,
-        source: MqttSource,
+        source: MqttIntake,
         metrics: AlertsMetrics,
         *,
         clock: Callable[[], float] = time.time,

@@ -15,11 +15,11 @@ import psycopg
 import structlog
 
 from ingest.metrics import IngestMetrics
-from ingest.mqtt_source import Inbound, MqttSource
 from ingest.registry_cache import RegistryCache
 from telemetry.backoff import Backoff
 from telemetry.db import connect
 from telemetry.decoding import DeadLetter, Decoded, Limits, MessageDecoder
+from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
 from telemetry.storage.maintenance import run_upkeep
 from telemetry.storage.readings import Batch, ReadingStore, WriteResult
@@ -52,7 +52,7 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        source: MqttSource,
+        source: MqttIntake,
         metrics: IngestMetrics,
         *,
         drain_timeout_s: float = 30.0,
@@ -124,13 +124,7 @@ class Pipeline:
                 timeout = batch_age
             self.source.wake.wait(timeout)
             self.source.wake.clear()
-        generation = self.source.generation
-        taken = []
-        for _ in range(min(count, batch_max)):
-            message = inbox.popleft()
-            # A message from a previous connection is redelivered on this one; skip the stale copy.
-            if message.generation == generation:
-                taken.append(message)
+        taken = self.source.take(batch_max)
         self.metrics.messages.inc(len(taken))
         self.metrics.backlog.set(len(inbox) + len(taken))
         return taken

@@ -8,10 +8,11 @@ import signal
 import structlog
 
 from ingest.metrics import IngestMetrics
-from ingest.mqtt_source import MqttSource
 from ingest.pipeline import Pipeline
+from telemetry.mqtt_intake import IntakeOptions, MqttIntake
 from telemetry.ops_http import ops_app, ops_server
 from telemetry.settings import Settings
+from telemetry.topics import subscription_filter
 
 log = structlog.get_logger("ingest.service")
 
@@ -24,7 +25,19 @@ async def run_ingest(settings: Settings, stop: asyncio.Event | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     metrics = IngestMetrics()
     try:
-        with MqttSource(settings, metrics, settings.ingest_batch_max) as source:
+        options = IntakeOptions(
+            client_id=settings.ingest_id,
+            topic_filter=f"$share/{settings.ingest_share_group}/"
+            f"{subscription_filter(settings.topic_prefix)}",
+            session_expiry_s=settings.ingest_session_expiry_s,
+            receive_maximum=settings.ingest_receive_maximum,
+            wake_at=settings.ingest_batch_max,
+            thread_name="ingest-mqtt",
+        )
+        intake = MqttIntake(
+            settings, options, connects=metrics.reconnects, connected=metrics.connected
+        )
+        with intake as source:
             pipeline = Pipeline(settings, source, metrics)
 
             def healthy() -> bool:

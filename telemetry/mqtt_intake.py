@@ -1,7 +1,8 @@
-"""MQTT v5 intake: a persistent shared-subscription session whose messages are acked by hand.
+"""MQTT v5 intake for services that must not lose a message: a persistent session in a shared
+subscription whose messages are acknowledged by hand, after the work they caused is committed.
 
 paho-mqtt runs the network loop in a thread this class owns; messages land in an in-memory
-inbox, and the pipeline acknowledges each one only after its batch is committed.
+inbox that the service drains. Used by the ingestor and by the alerts workers.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +22,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client import Counter, Gauge
 
-from ingest.metrics import IngestMetrics
 from telemetry.backoff import Backoff
 from telemetry.settings import Settings
-from telemetry.topics import subscription_filter
 
-log = structlog.get_logger("ingest.mqtt")
+log = structlog.get_logger("telemetry.mqtt_intake")
 
 
 @dataclass(slots=True)
@@ -37,22 +38,49 @@ class Inbound:
     qos: int
     topic: str
     payload: bytes
-    received_at: datetime
+    received: float  # wall clock (UTC epoch seconds) when it arrived
     arrived: float  # monotonic, for batch age
     generation: int  # which connection delivered it; acks never cross connections
 
+    @property
+    def received_at(self) -> datetime:
+        """Arrival time as an aware datetime."""
+        return datetime.fromtimestamp(self.received, UTC)
 
-class MqttSource:
+
+@dataclass(frozen=True, slots=True)
+class IntakeOptions:
+    """What a service's intake subscribes to and how the broker keeps its session."""
+
+    client_id: str
+    topic_filter: str
+    session_expiry_s: int
+    receive_maximum: int
+    wake_at: int = 1  # inbox length that wakes the consumer early
+    thread_name: str = "mqtt-intake"
+
+
+class MqttIntake:
     """Owns the paho client and its network thread; use as a context manager."""
 
-    def __init__(self, settings: Settings, metrics: IngestMetrics, batch_max: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: IntakeOptions,
+        *,
+        connects: Counter,
+        connected: Gauge,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
-        self.metrics = metrics
+        self.options = options
         self.inbox: deque[Inbound] = deque()
         self.wake = threading.Event()
-        self.generation = 0
         self.subscribed = threading.Event()
-        self._batch_max = batch_max
+        self.generation = 0
+        self._connects = connects
+        self._connected = connected
+        self._clock = clock
         self._accepting = True
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,7 +88,7 @@ class MqttSource:
         self._was_up = False  # subscribed during the current connection
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.ingest_id,
+            client_id=options.client_id,
             protocol=mqtt.MQTTv5,
             reconnect_on_failure=False,
             manual_ack=True,
@@ -74,13 +102,19 @@ class MqttSource:
         self.client = client
 
     @property
-    def topic_filter(self) -> str:
-        """The shared subscription this process joins."""
-        group = self.settings.ingest_share_group
-        return f"$share/{group}/{subscription_filter(self.settings.topic_prefix)}"
+    def client_id(self) -> str:
+        """The stable MQTT client id (the broker keeps the session under it)."""
+        return self.options.client_id
 
-    def __enter__(self) -> MqttSource:
-        self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
+    @property
+    def topic_filter(self) -> str:
+        """The (shared) subscription this process joins."""
+        return self.options.topic_filter
+
+    def __enter__(self) -> MqttIntake:
+        self._thread = threading.Thread(
+            target=self._run, name=self.options.thread_name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -100,9 +134,22 @@ class MqttSource:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.client._reset_sockets()  # paho leaves its socketpair open otherwise
+
+    def take(self, limit: int) -> list[Inbound]:
+        """Up to ``limit`` messages of the current connection, oldest first."""
+        inbox = self.inbox
+        generation = self.generation
+        taken = []
+        for _ in range(min(limit, len(inbox))):
+            message = inbox.popleft()
+            # A message from a previous connection is redelivered on this one: skip the copy.
+            if message.generation == generation:
+                taken.append(message)
+        return taken
 
     def ack(self, messages: list[Inbound]) -> int:
-        """Acknowledge stored messages delivered on the current connection; returns how many."""
+        """Acknowledge handled messages delivered on the current connection; returns how many."""
         generation = self.generation
         sent = 0
         for message in messages:
@@ -116,8 +163,8 @@ class MqttSource:
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # Without a session expiry interval an MQTT v5 session dies with the connection.
-        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
-        props.ReceiveMaximum = self.settings.ingest_receive_maximum
+        props.SessionExpiryInterval = self.options.session_expiry_s
+        props.ReceiveMaximum = self.options.receive_maximum
         return props
 
     def _run(self) -> None:
@@ -159,15 +206,14 @@ class MqttSource:
             client.disconnect()
             return
         self.generation += 1
-        self.metrics.reconnects.inc()
+        self._connects.inc()
         log.info(
             "broker_connected",
-            client_id=self.settings.ingest_id,
+            client_id=self.client_id,
             session_present=flags.session_present,
             generation=self.generation,
         )
-        options = SubscribeOptions(qos=1)
-        _, self._sub_mid = client.subscribe(self.topic_filter, options=options)
+        _, self._sub_mid = client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
 
     def _on_subscribe(
         self,
@@ -188,7 +234,7 @@ class MqttSource:
             return
         self._was_up = True
         self.subscribed.set()
-        self.metrics.connected.set(1)
+        self._connected.set(1)
         log.info("subscribed", filter=self.topic_filter)
 
     def _on_disconnect(
@@ -200,7 +246,7 @@ class MqttSource:
         properties: Properties | None,
     ) -> None:
         self.subscribed.clear()
-        self.metrics.connected.set(0)
+        self._connected.set(0)
         if not self._stopping.is_set():
             log.warning("broker_disconnected", reason=str(reason_code))
 
@@ -213,10 +259,10 @@ class MqttSource:
                 message.qos,
                 message.topic,
                 bytes(message.payload),
-                datetime.now(UTC),
+                self._clock(),
                 time.monotonic(),
                 self.generation,
             )
         )
-        if len(self.inbox) >= self._batch_max:
+        if len(self.inbox) >= self.options.wake_at:
             self.wake.set()
