@@ -1,0 +1,605 @@
+"""Benchmarks of the API (figures in docs/api.md): ``python -m api.bench live|queries|energy``.
+
+* ``live``: publish-to-WebSocket latency. A ``python -m api`` process, N WebSocket clients, and
+  a publisher sending position reports at city load (250 buses every 10 s, 120 trucks every
+  30 s, about 29 messages/s) or a multiple of it. Latency is the client's receive time minus
+  the report's ``ts`` (set at publish time): broker, decode, board, frame wait, send, parse.
+* ``queries``: latest positions of every vehicle and one bus's 24 h track, after loading a day
+  of city traffic into the database.
+* ``energy``: a district's daily energy for a year, after loading a year of hourly meter
+  readings (run it against TimescaleDB for the figure the issue asks for).
+
+Each run uses its own schema and topic prefix (dropped afterwards unless ``--keep``), on the
+database and broker of the usual ``RASD_*`` settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import websockets
+from paho.mqtt.enums import CallbackAPIVersion
+from psycopg import sql
+
+from api.auth import Role, new_token, token_digest
+from telemetry.db import conninfo
+from telemetry.migrate import migrate
+from telemetry.registry import DeviceRecord
+from telemetry.settings import Settings
+from telemetry.storage.devices import upsert_devices
+from telemetry.storage.lights import group_energy, refresh_energy_rollups
+from telemetry.storage.positions import latest_positions, track
+from telemetry.storage.tokens import insert_token
+
+CITY_BUSES, CITY_TRUCKS = 250, 120
+BUS_EVERY_S, TRUCK_EVERY_S = 10.0, 30.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> str:
+    """p50 / p99 / max in ms."""
+    return (
+        f"p50 {percentile(values, 0.5):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms  "
+        f"max {max(values, default=float('nan')):7.1f} ms  (n={len(values)})"
+    )
+
+
+@contextmanager
+def bench_schema(base: Settings, keep: bool) -> Iterator[Settings]:
+    """A fresh migrated schema and topic prefix for one run."""
+    tag = uuid.uuid4().hex[:8]
+    settings = base.model_copy(
+        update={"database_schema": f"bench_{tag}", "topic_prefix": f"bench/{tag}/v1"}
+    )
+    migrate(settings)
+    try:
+        yield settings
+    finally:
+        if not keep:
+            with psycopg.connect(conninfo(base), autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA {} CASCADE").format(
+                        sql.Identifier(settings.database_schema)
+                    )
+                )
+
+
+def fleet_devices(scale: float) -> list[DeviceRecord]:
+    """The city's buses and trucks times ``scale``."""
+    buses = [
+        DeviceRecord(device_id=f"B-{i:05d}", fleet="bus", route=str(i % 25 + 1))
+        for i in range(round(CITY_BUSES * scale))
+    ]
+    trucks = [
+        DeviceRecord(device_id=f"T-{i:05d}", fleet="truck", district="menara")
+        for i in range(round(CITY_TRUCKS * scale))
+    ]
+    return buses + trucks
+
+
+def register(settings: Settings, records: list[DeviceRecord]) -> None:
+    """Put the bench devices in the registry."""
+    with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+        upsert_devices(conn, records)
+
+
+def operator_token(settings: Settings) -> str:
+    """A fresh operator token in the bench schema."""
+    token = new_token()
+
+    async def store() -> None:
+        async with await psycopg.AsyncConnection.connect(conninfo(settings), autocommit=True) as c:
+            await insert_token(c, token_digest(token), Role.OPERATOR.value, [], "bench")
+
+    asyncio.run(store())
+    return token
+
+
+# -- live ----------------------------------------------------------------------------------------
+
+
+def _period(device: DeviceRecord) -> float:
+    return BUS_EVERY_S if device.fleet == "bus" else TRUCK_EVERY_S
+
+
+@dataclass
+class _Due:
+    at: float
+    period: float
+    device: DeviceRecord
+
+
+class Publisher(threading.Thread):
+    """Publishes every vehicle at its period (QoS 0), with ``ts`` = the publish time."""
+
+    def __init__(self, settings: Settings, devices: list[DeviceRecord]) -> None:
+        super().__init__(daemon=True, name="bench-publisher")
+        self.settings = settings
+        self.devices = devices
+        self.stop = threading.Event()
+        self.sent = 0
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if settings.mqtt_username:
+            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        self.client.max_queued_messages_set(0)
+
+    def run(self) -> None:
+        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        self.client.loop_start()
+        start = time.monotonic()
+        # Spread first reports over each vehicle's period, as real trackers are.
+        schedule = [
+            _Due(start + _period(d) * (i / len(self.devices)), _period(d), d)
+            for i, d in enumerate(self.devices)
+        ]
+        prefix = self.settings.topic_prefix
+        while not self.stop.is_set():
+            now = time.monotonic()
+            due = [s for s in schedule if s.at <= now]
+            for item in due:
+                device = item.device
+                ts = int(time.time() * 1000)
+                payload = json.dumps(
+                    {
+                        "ts": ts,
+                        "lat": 31.6 + (ts % 1000) * 1e-5,
+                        "lon": -8.0,
+                        "speed_kmh": 20.0,
+                        "heading_deg": 90.0,
+                    }
+                )
+                self.client.publish(
+                    f"{prefix}/{device.fleet}/{device.device_id}/position", payload, qos=0
+                )
+                item.at += item.period
+                self.sent += 1
+            wait = min(s.at for s in schedule) - time.monotonic()
+            if wait > 0:
+                self.stop.wait(min(wait, 0.05))
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@dataclass
+class Probe:
+    """Latencies seen by the clients that parse frames."""
+
+    latencies: list[float] = field(default_factory=list)
+    frames: int = 0
+    measuring: bool = False
+
+
+async def client(
+    url: str, probe: Probe | None, stop: asyncio.Event, ready: Callable[[], None]
+) -> None:
+    """One WebSocket client; probes parse frames and record latencies, others just read."""
+    async with websockets.connect(url, open_timeout=120, max_size=2**26, ping_interval=None) as ws:
+        ready()
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 1.0)
+            except TimeoutError:
+                continue
+            if probe is None:
+                continue
+            received = time.time() * 1000
+            frame = json.loads(raw)
+            if frame.get("type") != "positions" or not probe.measuring:
+                continue
+            probe.frames += 1
+            for vehicle in frame["vehicles"]:
+                sent = datetime.fromisoformat(vehicle["ts"].replace("Z", "+00:00"))
+                probe.latencies.append(received - sent.timestamp() * 1000)
+
+
+def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``python -m api`` for the bench schema, waiting for /readyz."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_")}
+    env.update(
+        {
+            "RASD_DATABASE_URL": settings.database_url,
+            "RASD_MQTT_URL": settings.mqtt_url,
+            "RASD_DATABASE_SCHEMA": settings.database_schema,
+            "RASD_TOPIC_PREFIX": settings.topic_prefix,
+            "RASD_API_PORT": str(port),
+            "RASD_API_WS_MAX_CLIENTS": "20000",
+            "RASD_LOG_LEVEL": "WARNING",
+        }
+    )
+    if settings.mqtt_username:
+        env["RASD_MQTT_USERNAME"] = settings.mqtt_username
+        env["RASD_MQTT_PASSWORD"] = settings.mqtt_password or ""
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api"], env=env, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"api did not become ready; see {log}")
+
+
+async def live_round(url: str, clients: int, probes: int, warmup_s: float, seconds: float) -> Probe:
+    """Connect clients, measure for ``seconds`` after ``warmup_s``, disconnect."""
+    probe = Probe()
+    stop = asyncio.Event()
+    connected = 0
+
+    def ready() -> None:
+        nonlocal connected
+        connected += 1
+
+    tasks = []
+    for i in range(clients):
+        tasks.append(asyncio.create_task(client(url, probe if i < probes else None, stop, ready)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # do not stampede the accept queue
+    while connected < clients:
+        await asyncio.sleep(0.1)
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed:
+            raise SystemExit(f"client failed: {failed[0].exception()!r}")
+    await asyncio.sleep(warmup_s)
+    probe.measuring = True
+    await asyncio.sleep(seconds)
+    probe.measuring = False
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return probe
+
+
+def run_live(args: argparse.Namespace, base: Settings) -> None:
+    """Publish-to-WebSocket latency for each load and client count."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(
+        f"live: frame interval {args.interval_ms} ms, {args.seconds:.0f} s per round, "
+        f"{args.probes} parsing clients, {os.cpu_count()} CPUs shared by api, broker, clients"
+    )
+    for scale in args.loads:
+        with bench_schema(base, args.keep) as settings:
+            devices = fleet_devices(scale)
+            register(settings, devices)
+            token = operator_token(settings)
+            port = args.port
+            proc = start_api(settings, port, Path(args.log))
+            publisher = Publisher(settings, devices)
+            publisher.start()
+            try:
+                rate = sum(
+                    1 / (BUS_EVERY_S if d.fleet == "bus" else TRUCK_EVERY_S) for d in devices
+                )
+                for count in args.clients:
+                    url = (
+                        f"ws://127.0.0.1:{port}/ws/positions?token={token}"
+                        f"&interval_ms={args.interval_ms}"
+                    )
+                    probe = asyncio.run(
+                        live_round(url, count, min(args.probes, count), args.warmup, args.seconds)
+                    )
+                    print(
+                        f"  load x{scale:g} ({len(devices)} vehicles, {rate:.0f} msg/s), "
+                        f"{count:5d} clients: {summary(probe.latencies)}"
+                    )
+            finally:
+                publisher.stop.set()
+                publisher.join(10)
+                proc.terminate()
+                proc.wait(30)
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def load_positions(settings: Settings, devices: list[DeviceRecord], hours: float) -> int:
+    """A day of fixes (buses every 10 s, trucks every 30 s) written through COPY + the trigger."""
+    end = datetime.now(UTC)
+    start = end - timedelta(hours=hours)
+    rows = 0
+    with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+        if _plain(conn):
+            conn.execute(
+                "SELECT rasd_ensure_partitions('vehicle_positions', %s, %s)",
+                (start - timedelta(days=1), end + timedelta(days=1)),
+            )
+        chunk = timedelta(hours=1)
+        t0 = start
+        while t0 < end:
+            t1 = min(end, t0 + chunk)
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS bench_stage "
+                    "(LIKE vehicle_positions) ON COMMIT DELETE ROWS"
+                )
+                with cur.copy(
+                    "COPY bench_stage (device_id, time, received_at, lat, lon, "
+                    "speed_kmh, heading_deg) FROM STDIN"
+                ) as copy:
+                    for d in devices:
+                        period = BUS_EVERY_S if d.fleet == "bus" else TRUCK_EVERY_S
+                        t = t0
+                        while t < t1:
+                            copy.write_row((d.device_id, t, t, 31.6, -8.0, 20.0, 90.0))
+                            t += timedelta(seconds=period)
+                            rows += 1
+                cur.execute("INSERT INTO vehicle_positions SELECT * FROM bench_stage")
+            t0 = t1
+    return rows
+
+
+def _plain(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT value FROM rasd_meta WHERE key = 'backend'").fetchone()
+    return row is not None and row[0] == "plain"
+
+
+def run_queries(args: argparse.Namespace, base: Settings) -> None:
+    """Latest positions and a 24 h track, on the storage functions and over HTTP."""
+    with bench_schema(base, args.keep) as settings:
+        devices = fleet_devices(args.scale)
+        register(settings, devices)
+        started = time.perf_counter()
+        rows = load_positions(settings, devices, args.hours)
+        print(
+            f"queries: loaded {rows} fixes of {len(devices)} vehicles over {args.hours:g} h "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
+
+        # One connection reused, as the pool does; the connect is not part of a query.
+        async def on_one(body: Callable[[psycopg.AsyncConnection], Awaitable[Any]]) -> list[float]:
+            async with await psycopg.AsyncConnection.connect(
+                conninfo(settings), autocommit=True, prepare_threshold=None
+            ) as conn:
+                await body(conn)
+                out = []
+                for _ in range(args.repeat):
+                    t = time.perf_counter()
+                    await body(conn)
+                    out.append((time.perf_counter() - t) * 1000)
+                return out
+
+        end = datetime.now(UTC)
+        latest_ms = asyncio.run(on_one(lambda c: latest_positions(c)))
+        track_ms = asyncio.run(
+            on_one(lambda c: track(c, "B-00000", end - timedelta(hours=24), end, 100_000))
+        )
+        print(f"  latest position of {len(devices)} vehicles (SQL + rows): {summary(latest_ms)}")
+        print(
+            f"  one bus's 24 h track ({int(24 * 3600 / BUS_EVERY_S)} fixes):       "
+            f"{summary(track_ms)}"
+        )
+        proc = start_api(settings, args.port, Path(args.log))
+        try:
+            token = operator_token(settings)
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{args.port}", headers=headers, timeout=30
+            ) as http:
+
+                def get(path: str, **params: str) -> list[float]:
+                    http.get(path, params=params).raise_for_status()
+                    out = []
+                    for _ in range(args.repeat):
+                        t = time.perf_counter()
+                        http.get(path, params=params).raise_for_status()
+                        out.append((time.perf_counter() - t) * 1000)
+                    return out
+
+                print(
+                    f"  GET /api/v1/vehicles/positions:                "
+                    f"{summary(get('/api/v1/vehicles/positions'))}"
+                )
+                day = {"start": (end - timedelta(hours=24)).isoformat(), "end": end.isoformat()}
+                print(
+                    f"  GET /api/v1/vehicles/B-00000/track (24 h):      "
+                    f"{summary(get('/api/v1/vehicles/B-00000/track', **day))}"
+                )
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+# -- energy --------------------------------------------------------------------------------------
+
+
+def run_energy(args: argparse.Namespace, base: Settings) -> None:
+    """A district's daily energy for a year, in the steady state the jobs keep: continuous
+    aggregate materialised up to an hour ago, rollups up to the current hour, raw after."""
+    with bench_schema(base, args.keep) as settings:
+        now = datetime.now(UTC)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        start = hour - timedelta(days=args.days)
+        lights = [
+            DeviceRecord(
+                device_id=f"L-{i:06d}",
+                fleet="light",
+                district="menara",
+                circuit=f"C-{i // 40:04d}",
+            )
+            for i in range(args.district_lights)
+        ]
+        register(settings, lights)
+        with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+            backend = "plain" if _plain(conn) else "timescale"
+            if backend == "plain":
+                conn.execute(
+                    "SELECT rasd_ensure_partitions('light_energy', %s, %s)",
+                    (start - timedelta(days=8), now + timedelta(days=1)),
+                )
+            loaded = time.perf_counter()
+            rows = 0
+            recent = now - timedelta(hours=3)
+            # A year of hourly readings for a sample of the district's lights (the rollup's
+            # size does not depend on how many lights feed it), then the last 3 hours every
+            # 15 minutes for every light (what a read aggregates after the watermarks).
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY light_energy (device_id, time, received_at, energy_wh, power_w, lamp_on) "
+                    "FROM STDIN"
+                ) as copy,
+            ):
+                for light in lights[: args.history_lights]:
+                    t, meter = start, 0.0
+                    while t < recent:
+                        meter += 60.0
+                        copy.write_row((light.device_id, t, t, meter, 60.0, True))
+                        t += timedelta(hours=1)
+                        rows += 1
+                for i, light in enumerate(lights):
+                    meter = 60.0 * 24 * args.days if i < args.history_lights else 0.0
+                    t = recent
+                    while t < now:
+                        meter += 15.0
+                        copy.write_row((light.device_id, t, t, meter, 60.0, True))
+                        t += timedelta(minutes=15)
+                        rows += 1
+            print(
+                f"energy ({backend}): loaded {rows} readings in "
+                f"{time.perf_counter() - loaded:.0f} s; {args.history_lights} lights with a "
+                f"{args.days}-day history, {len(lights)} lights in the district"
+            )
+            if backend == "timescale":
+                t0 = time.perf_counter()
+                conn.execute(
+                    "CALL refresh_continuous_aggregate('light_energy_hourly', NULL, %s)",
+                    (hour - timedelta(hours=1),),
+                )
+                print(
+                    f"  continuous aggregate refreshed to 1 h ago in "
+                    f"{time.perf_counter() - t0:.0f} s (the policy's end_offset)"
+                )
+
+        async def materialise() -> None:
+            # The refresh starts at least(from, watermark): asking for the newest hours makes
+            # each call continue from the watermark, max_span at a time, as the job does.
+            async with await psycopg.AsyncConnection.connect(
+                conninfo(settings), autocommit=True
+            ) as conn:
+                mark = await refresh_energy_rollups(conn, now, now)
+                while mark < hour:
+                    moved = await refresh_energy_rollups(conn, now, now)
+                    if moved <= mark:
+                        raise SystemExit(f"rollup watermark stuck at {mark}")
+                    mark = moved
+
+        if not args.no_rollup:
+            t0 = time.perf_counter()
+            asyncio.run(materialise())
+            print(
+                f"  rollups materialised up to the current hour in {time.perf_counter() - t0:.0f} s"
+            )
+
+        async def run(realtime: bool) -> list[float]:
+            async with await psycopg.AsyncConnection.connect(
+                conninfo(settings), autocommit=True, prepare_threshold=None
+            ) as conn:
+                out = []
+                for i in range(args.repeat + 1):
+                    t = time.perf_counter()
+                    periods = await group_energy(
+                        conn,
+                        "district",
+                        "menara",
+                        "day",
+                        start,
+                        hour + timedelta(days=1),
+                        "Africa/Casablanca",
+                        realtime=realtime,
+                    )
+                    if i:
+                        out.append((time.perf_counter() - t) * 1000)
+                    assert not realtime or len(periods) >= args.days
+                return out
+
+        days = args.days
+        print(
+            f"  district daily energy for {days} days up to now: {summary(asyncio.run(run(True)))}"
+        )
+        print(f"  the same, materialised hours only:          {summary(asyncio.run(run(False)))}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m api.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench schema")
+    parser.add_argument("--port", type=int, default=18080, help="port of the benched API")
+    parser.add_argument("--log", default="/tmp/rasd-bench-api.log", help="API log file")
+    parser.add_argument("--repeat", type=int, default=50, help="query repetitions")
+    sub = parser.add_subparsers(dest="command", required=True)
+    live = sub.add_parser("live", help="publish-to-WebSocket latency")
+    live.add_argument(
+        "--loads",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[1.0, 10.0],
+        help="multiples of city load (default 1,10)",
+    )
+    live.add_argument(
+        "--clients",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 100, 1000],
+        help="client counts (default 1,100,1000)",
+    )
+    live.add_argument("--probes", type=int, default=20, help="clients that parse frames")
+    live.add_argument("--interval-ms", type=int, default=250, help="frame interval asked for")
+    live.add_argument("--seconds", type=float, default=20.0, help="measured seconds per round")
+    live.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    queries = sub.add_parser("queries", help="latest positions and a 24 h track")
+    queries.add_argument(
+        "--scale",
+        type=float,
+        default=2000 / (CITY_BUSES + CITY_TRUCKS),
+        help="multiple of the city's fleet (default: 2,000 vehicles)",
+    )
+    queries.add_argument("--hours", type=float, default=24.0)
+    energy = sub.add_parser("energy", help="a district's daily energy for a year")
+    energy.add_argument("--days", type=int, default=365)
+    energy.add_argument("--district-lights", type=int, default=26_000)
+    energy.add_argument("--history-lights", type=int, default=200)
+    energy.add_argument("--no-rollup", action="store_true", help="measure on-read only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    base = Settings()
+    {"live": run_live, "queries": run_queries, "energy": run_energy}[args.command](args, base)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Settings of the HTTP API, read from ``RASD_API_*`` environment variables.
+
+The shared ``RASD_*`` settings (broker, database, schema, topic prefix) come from
+``telemetry.settings.Settings``; these are only what the API adds.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Configuration of ``python -m api`` (see docs/api.md, Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="RASD_API_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address printed by ``tokens create --print-url``, when the API sits behind a proxy.
+    public_url: str | None = None
+
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    tile_max_zoom: int = Field(default=19, ge=1, le=22)
+
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_timeout_s: float = Field(default=10.0, gt=0)
+
+    ws_frame_ms: int = Field(default=250, ge=10, le=10_000)
+    ws_min_frame_ms: int = Field(default=50, ge=10, le=10_000)
+    ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_ping_s: float = Field(default=20.0, gt=0)
+    ws_send_timeout_s: float = Field(default=30.0, gt=0)
+    ws_max_clients: int = Field(default=5000, ge=1)
+
+    # Per-client queue bound: distinct vehicles a lagging client may have pending.
+    live_max_vehicles: int = Field(default=50_000, ge=1)
+    mqtt_client_prefix: str = "rasd-api"
+    registry_refresh_s: float = Field(default=10.0, gt=0)
+    alerts_reconnect_s: float = Field(default=2.0, gt=0)
+
+    stale_after_s: float = Field(default=120.0, gt=0)
+    light_silent_after_s: float = Field(default=2700.0, gt=0)
+
+    page_default: int = Field(default=100, ge=1)
+    page_max: int = Field(default=1000, ge=1)
+    track_max_hours: float = Field(default=7 * 24.0, gt=0)
+    track_max_points: int = Field(default=20_000, ge=2)
+    energy_max_hours: int = Field(default=31 * 24, ge=1)
+    energy_max_days: int = Field(default=3 * 366, ge=1)
+    energy_max_months: int = Field(default=120, ge=1)
+    timezone: str = "Africa/Casablanca"
+    # Circuit/district energy: add the hours after the rollups' watermark, computed on read
+    # (exact to the minute; costs ~0.4 s for a 26,000-light district on TimescaleDB), or serve
+    # the materialised hours only (a few ms; the newest hour is missing until the next job run).
+    energy_realtime: bool = True
+
+    gtfs_max_age_s: float = Field(default=300.0, gt=0)
+    auth_cache_s: float = Field(default=5.0, ge=0)

@@ -1,0 +1,138 @@
+"""One error shape for every 4xx/5xx answer: ``{"error": {"status", "code", "message", ...}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from api.auth import DistrictRefused
+from api.filters import FilterError
+from api.timerange import RangeError
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose, with a stable ``code``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class ErrorDetail(BaseModel):
+    """The body of an error answer."""
+
+    status: int
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {...}}``."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed request"},
+    401: {"model": ErrorBody, "description": "Missing or unknown token"},
+    403: {"model": ErrorBody, "description": "Role or district does not allow this"},
+    404: {"model": ErrorBody, "description": "No such resource"},
+    422: {"model": ErrorBody, "description": "Invalid parameter or body"},
+}
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON error answer."""
+    body = ErrorBody(error=ErrorDetail(status=status, code=code, message=message, details=details))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        details.append({"loc": loc, "message": str(err.get("msg", "")), "type": err.get("type")})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the one shape."""
+
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _CODES.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = _validation_details(exc)
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p not in ("query", "body", "path"))
+        message = f"{where}: {first['message']}" if where else str(first["message"])
+        return error_response(422, "invalid_request", message, details)
+
+    async def filter_error(_: Request, exc: Exception) -> Response:
+        return error_response(422, "invalid_request", str(exc))
+
+    async def district_error(_: Request, exc: Exception) -> Response:
+        return error_response(403, "forbidden", str(exc))
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return error_response(
+            503,
+            "unavailable",
+            f"database unavailable: {type(exc).__name__}",
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(FilterError, filter_error)
+    app.add_exception_handler(RangeError, filter_error)
+    app.add_exception_handler(DistrictRefused, district_error)
+    app.add_exception_handler(PoolTimeout, unavailable)
+    app.add_exception_handler(psycopg.OperationalError, unavailable)

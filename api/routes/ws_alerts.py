@@ -1,0 +1,135 @@
+"""``/ws/alerts``: a snapshot of unresolved alerts, then every open/ack/assign/resolve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter, WebSocket
+
+from api.alertviews import UNRESOLVED, alert_json
+from api.auth import DistrictRefused, Permission
+from api.deps import runtime_of
+from api.filters import FilterError, split_list
+from api.live.alerts_hub import AlertStreamFilter, AlertSubscriber
+from api.live.board import iso_ms
+from api.routes.alerts import in_thread
+from api.runtime import Runtime
+from api.wsconn import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_SEND_TIMEOUT,
+    Sender,
+    admit,
+    answer_pings,
+    close_quietly,
+    refuse,
+    run_until_first_done,
+)
+from telemetry.storage.alerts import MAX_PAGE, Alert, AlertFilter, AlertPage, list_alerts
+
+router = APIRouter()
+
+SNAPSHOT_MAX = 5000
+
+
+async def unresolved_snapshot(runtime: Runtime, filt: AlertStreamFilter) -> list[dict[str, Any]]:
+    """Unresolved alerts matching the filter (newest first, at most ``SNAPSHOT_MAX``)."""
+    filters = AlertFilter(
+        states=list(UNRESOLVED),
+        districts=sorted(filt.districts or ()),
+        kinds=sorted(filt.kinds or ()),
+    )
+    alerts: list[Alert] = []
+    cursor: str | None = None
+    while len(alerts) < SNAPSHOT_MAX:
+
+        def page_after(conn: psycopg.Connection, after: str | None = cursor) -> AlertPage:
+            return list_alerts(conn, filters, limit=MAX_PAGE, cursor=after)
+
+        page = await in_thread(runtime, page_after)
+        alerts.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return [alert_json(a) for a in alerts[:SNAPSHOT_MAX]]
+
+
+async def _stream(runtime: Runtime, subscriber: AlertSubscriber, send: Sender) -> None:
+    heartbeat = runtime.api.ws_heartbeat_s
+    resend = True
+    while True:
+        if resend:
+            subscriber.overflowed = subscriber.resync = False
+            subscriber.take()  # the snapshot covers whatever was pending
+            alerts = await unresolved_snapshot(runtime, subscriber.filt)
+            await send(
+                json.dumps(
+                    {
+                        "type": "snapshot",
+                        "server_ts": iso_ms(datetime.now(UTC)),
+                        "alerts": alerts,
+                    },
+                    separators=(",", ":"),
+                )
+            )
+        try:
+            await asyncio.wait_for(subscriber.wake.wait(), heartbeat)
+        except TimeoutError:
+            await send(json.dumps({"type": "heartbeat", "server_ts": iso_ms(datetime.now(UTC))}))
+            resend = False
+            continue
+        resend = subscriber.overflowed or subscriber.resync
+        if resend:
+            continue
+        for frame in subscriber.take():
+            await send(json.dumps(frame, separators=(",", ":")))
+
+
+@router.websocket("/ws/alerts")
+async def ws_alerts(websocket: WebSocket) -> None:
+    """Live alerts; filters ``district`` and ``kind``; crews see only their districts."""
+    runtime = runtime_of(websocket)
+    metrics = runtime.metrics
+    principal = await admit(websocket, Permission.READ_ALERTS)
+    if principal is None:
+        metrics.ws_refused.labels("auth").inc()
+        return
+    params = websocket.query_params
+    try:
+        districts = principal.district_scope(split_list("district", params.getlist("district")))
+        kinds = split_list("kind", params.getlist("kind"))
+    except DistrictRefused as exc:
+        metrics.ws_refused.labels("forbidden").inc()
+        await refuse(websocket, CLOSE_FORBIDDEN, "forbidden", str(exc))
+        return
+    except FilterError as exc:
+        metrics.ws_refused.labels("bad_request").inc()
+        await refuse(websocket, CLOSE_BAD_REQUEST, "invalid_request", str(exc))
+        return
+    hub = runtime.alerts
+    # Subscribed before the snapshot is read, so no change falls between the two.
+    subscriber = hub.subscribe(AlertStreamFilter(districts, kinds))
+    gauge = metrics.ws_clients.labels("alerts")
+    gauge.inc()
+    frames, sent_bytes = metrics.ws_frames.labels("alerts"), metrics.ws_bytes.labels("alerts")
+
+    def on_sent(size: int) -> None:
+        frames.inc()
+        sent_bytes.inc(size)
+
+    send = Sender(websocket, runtime.api.ws_send_timeout_s, on_sent)
+    try:
+        error = await run_until_first_done(
+            _stream(runtime, subscriber, send), answer_pings(websocket, send)
+        )
+        if isinstance(error, TimeoutError):
+            await close_quietly(websocket, CLOSE_SEND_TIMEOUT, "client too slow")
+        else:
+            await close_quietly(websocket)
+    finally:
+        hub.unsubscribe(subscriber)
+        gauge.dec()

@@ -1,0 +1,190 @@
+/* The operator's live map: vehicles from /ws/positions, lights from /api/v1/lights/compact,
+   alerts from /ws/alerts, district outlines from the project's GeoJSON. */
+"use strict";
+
+(async function () {
+  const COLOURS = { on: "#f5c518", dimmed: "#b8860b", off: "#2f2f3a", faulty: "#d62828",
+                    silent: "#a0a0b0" };
+  const LIGHTS_REFRESH_MS = 60000;
+  const statusEl = document.getElementById("status");
+  const config = await (await fetch("/config.json")).json();
+  Rasd.currentToken = Rasd.token() || await Rasd.askToken("Paste an operator token.");
+
+  const map = Rasd.baseMap("map", config, { preferCanvas: true });
+  map.setView([31.635, -8.0], 13);
+  const outlines = await Rasd.districts(map);
+
+  const lights = new LightsLayer(config.light_statuses, COLOURS).addTo(map);
+  const vehicles = new VehiclesLayer({
+    staleAfterS: config.stale_after_s, glideMs: Math.min(1000, config.frame_ms * 3),
+  }).addTo(map);
+  const trail = L.layerGroup().addTo(map);
+  const alerts = new Map();
+
+  // -- filters ---------------------------------------------------------------------------------
+  const showBus = document.getElementById("show-bus");
+  const showTruck = document.getElementById("show-truck");
+  const showStale = document.getElementById("show-stale");
+  const routeInput = document.getElementById("route-filter");
+  const showLights = document.getElementById("show-lights");
+  const statusBox = document.getElementById("light-statuses");
+  for (const name of config.light_statuses) {
+    const label = document.createElement("label");
+    label.innerHTML = '<input type="checkbox" checked data-status="' + name + '"> ' +
+      '<span style="background:' + COLOURS[name] + '"></span>' + name;
+    statusBox.appendChild(label);
+  }
+  function applyFilters() {
+    const routes = routeInput.value.split(",").map((r) => r.trim()).filter(Boolean);
+    vehicles.filter = function (v) {
+      if (v.fleet === "bus" && !showBus.checked) return false;
+      if (v.fleet === "truck" && !showTruck.checked) return false;
+      return routes.length === 0 || routes.includes(v.route);
+    };
+    vehicles.showStale = showStale.checked;
+    vehicles.redraw();
+    const statuses = [...statusBox.querySelectorAll("input:checked")].map((i) => i.dataset.status);
+    lights.setVisible(statuses);
+    if (showLights.checked && !map.hasLayer(lights)) lights.addTo(map);
+    if (!showLights.checked && map.hasLayer(lights)) map.removeLayer(lights);
+    countVehicles();
+  }
+  for (const el of [showBus, showTruck, showStale, showLights, routeInput]) {
+    el.addEventListener("input", applyFilters);
+  }
+  statusBox.addEventListener("input", applyFilters);
+  const districtSelect = document.getElementById("district-select");
+  outlines.eachLayer(function (layer) {
+    const option = document.createElement("option");
+    option.value = layer.feature.properties.name;
+    option.textContent = layer.feature.properties.label;
+    districtSelect.appendChild(option);
+  });
+  districtSelect.addEventListener("change", function () {
+    let target = null;
+    outlines.eachLayer(function (layer) {
+      if (layer.feature.properties.name === districtSelect.value) target = layer;
+    });
+    if (target) map.fitBounds(target.getBounds()); else map.setView([31.635, -8.0], 13);
+  });
+
+  function countVehicles() {
+    document.getElementById("vehicle-count").textContent =
+      vehicles.visibleVehicles().length + " vehicles";
+  }
+
+  // -- live vehicles -----------------------------------------------------------------------------
+  let vehicleStatus = "connecting";
+  let alertStatus = "connecting";
+  function showStatus() {
+    const live = vehicleStatus === "live" && alertStatus === "live";
+    statusEl.textContent = live ? "live" : "positions " + vehicleStatus + " · alerts " + alertStatus;
+    statusEl.className = "status" + (live ? " live" : "");
+    if (vehicleStatus === "token refused") {
+      Rasd.forgetToken();
+      Rasd.askToken("That token was refused. Paste an operator token.").then(() => location.reload());
+    }
+  }
+  Rasd.live("/ws/positions", {}, function (frame) {
+    if (frame.type === "snapshot") vehicles.vehicles.clear();
+    if (frame.vehicles) { vehicles.update(frame.vehicles); countVehicles(); }
+  }, function (status) { vehicleStatus = status; showStatus(); });
+  setInterval(function () { vehicles.redraw(); countVehicles(); }, 5000);  // staleness
+
+  // -- lights --------------------------------------------------------------------------------------
+  async function loadLights() {
+    try {
+      const data = await (await Rasd.api("/api/v1/lights/compact")).json();
+      lights.setData(data);
+      document.getElementById("light-counts").textContent = data.ids.length + " lights: " +
+        Object.entries(data.counts).map(([k, v]) => v + " " + k).join(", ");
+    } catch (error) {
+      document.getElementById("light-counts").textContent = "lights: " + error.message;
+    }
+  }
+  loadLights();
+  setInterval(loadLights, LIGHTS_REFRESH_MS);
+
+  // -- clicks: a vehicle's trail, or a light's state ------------------------------------------------
+  map.on("click", async function (event) {
+    const vehicle = vehicles.nearest(event.containerPoint, 14);
+    trail.clearLayers();
+    if (vehicle) {
+      vehicles.selected = vehicle.id;
+      vehicles.redraw();
+      const end = new Date();
+      const start = new Date(end.getTime() - 30 * 60000);
+      const popup = L.popup().setLatLng([vehicle.lat, vehicle.lon]).setContent(
+        "<b>" + Rasd.escape(vehicle.id) + "</b> " + Rasd.escape(vehicle.fleet) +
+        (vehicle.route ? " · route " + Rasd.escape(vehicle.route) : "") + "<br>" +
+        (vehicle.speed !== null && vehicle.speed !== undefined ? vehicle.speed + " km/h · " : "") +
+        Rasd.ago(Date.now() - vehicle.tsMs)).openOn(map);
+      try {
+        const params = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(),
+                                             max_points: "500", format: "geojson" });
+        const geo = await (await Rasd.api("/api/v1/vehicles/" + encodeURIComponent(vehicle.id) +
+                                          "/track?" + params)).json();
+        L.geoJSON(geo, { style: { color: "#f3a712", weight: 4, opacity: 0.85 } }).addTo(trail);
+        const geometry = geo.features.length ? geo.features[0].geometry : null;
+        window.rasd.trailPoints = !geometry ? 0 :
+          (geometry.type === "Point" ? 1 : geometry.coordinates.length);
+      } catch (error) {
+        popup.setContent(popup.getContent() + '<br><span class="error">' +
+                         Rasd.escape(error.message) + "</span>");
+      }
+      return;
+    }
+    vehicles.selected = null;
+    vehicles.redraw();
+    if (!map.hasLayer(lights)) return;
+    const light = lights.nearest(event.containerPoint, 8);
+    if (!light) return;
+    const popup = L.popup().setLatLng([light.lat, light.lon])
+      .setContent("<b>" + Rasd.escape(light.id) + "</b> " + light.status).openOn(map);
+    try {
+      const d = await (await Rasd.api("/api/v1/lights/" + encodeURIComponent(light.id))).json();
+      popup.setContent("<b>" + Rasd.escape(d.id) + "</b> " + d.status + "<br>" +
+        Rasd.escape(d.label || "") + " · circuit " + Rasd.escape(d.circuit || "?") + "<br>" +
+        (d.last_reading ? "last reading " + Rasd.ago(Date.now() - Date.parse(d.last_reading)) +
+          (d.dim_pct !== null ? " · dim " + d.dim_pct + "%" : "") : "no reading") +
+        (d.open_faults.length ? "<br>faults: " +
+          d.open_faults.map((f) => Rasd.escape(f.fault)).join(", ") : ""));
+    } catch (error) { /* the short popup stays */ }
+  });
+
+  // -- alerts --------------------------------------------------------------------------------------
+  const alertList = document.getElementById("alerts");
+  function renderAlerts() {
+    const open = [...alerts.values()].filter((a) => a.state !== "resolved").sort(Rasd.byUrgency);
+    document.getElementById("alert-count").textContent = "(" + open.length + ")";
+    if (!open.length) { alertList.innerHTML = '<p class="empty">none</p>'; return; }
+    alertList.innerHTML = open.slice(0, 200).map((a) =>
+      '<div class="alert ' + a.severity + '" data-id="' + a.alert_id + '">' +
+      '<span class="badge ' + a.severity + '">' + a.severity + "</span> <b>" +
+      Rasd.escape(a.kind) + "</b> " + Rasd.escape(a.device_id || a.asset_key) +
+      '<div class="meta">' + Rasd.escape(a.district || "") + " · " + a.state + " · " +
+      Rasd.ago(Date.now() - Date.parse(a.opened_at)) + "</div></div>").join("");
+  }
+  alertList.addEventListener("click", function (event) {
+    const card = event.target.closest(".alert");
+    const a = card && alerts.get(Number(card.dataset.id));
+    if (a && a.lat !== null && a.lon !== null) map.flyTo([a.lat, a.lon], 17);
+  });
+  Rasd.live("/ws/alerts", {}, function (frame) {
+    if (frame.type === "snapshot") {
+      alerts.clear();
+      for (const a of frame.alerts) alerts.set(a.alert_id, a);
+    } else if (frame.type === "alert" && frame.alert) {
+      alerts.set(frame.alert.alert_id, frame.alert);
+    } else {
+      return;
+    }
+    renderAlerts();
+  }, function (status) { alertStatus = status; showStatus(); });
+  setInterval(renderAlerts, 30000);
+
+  applyFilters();
+  // For tests and the console: the live state behind the canvas.
+  window.rasd = { map, vehicles, lights, alerts, trailPoints: 0,
+                  screenPoint: (id) => vehicles.screenPoint(id) };
+})();

@@ -1,0 +1,345 @@
+"""The pages in headless Chromium against real services: the operator map shows the simulated
+fleet and a bus moves when a fix is published; a fault's alert appears on the crew board and is
+acknowledged there. Screenshots are kept under RASD_TEST_ARTIFACTS (default artifacts/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.auth import Role
+from telemetry.decoding import EnergyRow
+from telemetry.registry import DeviceRecord
+from telemetry.settings import Settings
+from telemetry.topics import Fleet
+from tests.browser.conftest import ROOT, ApiProcess
+from tests.support.env import settings_env
+from tests.support.ingest_process import IngestProcess
+from tests.support.publisher import Publisher
+from tests.support.waiting import wait_until
+from tests.test_api_support import fix, register_devices, store
+
+# Generous: a loaded 2-core machine runs the simulator, ingest, the API and Chromium at once.
+WAIT_MS = 120_000
+
+
+def _run(args: list[str], settings: Settings) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _token(settings: Settings, role: Role, districts: list[str] | None = None) -> str:
+    """A token made the way the README's script makes one: ``python -m api tokens create``."""
+    args = ["api", "tokens", "create", "--role", role.value, "--label", f"browser {role}"]
+    for district in districts or []:
+        args += ["--district", district]
+    return _run(args, settings).strip()
+
+
+def _get_json(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _service_evening() -> str:
+    """Yesterday 21:00 in Marrakech (buses in service, trucks on the night round), as the
+    simulator's --start wants it: local time without an offset."""
+    local = datetime.now(ZoneInfo("Africa/Casablanca")) - timedelta(days=1)
+    return local.replace(hour=21, minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _fix(lat: float, lon: float, at: datetime, **extra: Any) -> bytes:
+    return json.dumps({"ts": int(at.timestamp() * 1000), "lat": lat, "lon": lon, **extra}).encode()
+
+
+def test_operator_map_shows_the_simulated_fleet_and_a_bus_moves(
+    migrated: Settings,
+    start_ingest: Callable[..., IngestProcess],
+    start_api: Callable[..., ApiProcess],
+    browser_context: Any,
+    publisher: Publisher,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    registry = tmp_path / "smoke.csv"
+    _run(["simulators", "registry", "smoke", "-o", str(registry)], migrated)
+    _run(["telemetry", "devices", "import", str(registry)], migrated)
+    start_ingest(migrated)
+    # The simulated evening is hours old: keep its vehicles coloured rather than greyed.
+    api = start_api(migrated, RASD_API_STALE_AFTER_S="172800")
+    token = _token(migrated, Role.OPERATOR)
+    with (tmp_path / "simulator.log").open("wb") as log:
+        simulator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators",
+                "run",
+                "smoke",
+                "--start",
+                _service_evening(),
+                "--speed",
+                "20",
+                "--duration",
+                "30m",
+            ],
+            env=settings_env(migrated),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        page = browser_context.new_page()
+        page.goto(f"{api.url}/#token={token}")
+        page.wait_for_function(
+            "window.rasd && window.rasd.vehicles.vehicles.size >= 8 && "
+            "[...window.rasd.vehicles.vehicles.values()].some(v => v.fleet === 'truck')",
+            timeout=WAIT_MS,
+        )
+        page.wait_for_function("window.rasd.lights.data.ids.length >= 400", timeout=WAIT_MS)
+        page.wait_for_function(
+            "document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
+        )
+        fleets = page.evaluate("[...window.rasd.vehicles.vehicles.values()].map(v => v.fleet)")
+        assert {"bus", "truck"} <= set(fleets)
+        assert page.locator(".district-label").count() == 5  # outlines without tiles
+        page.screenshot(path=str(artifacts / "map-simulated-fleet.png"))
+
+        before = page.evaluate("window.rasd.screenPoint('B-001')")
+        assert before is not None
+        now = datetime.now(UTC)
+        publisher.publish_all(
+            [
+                (
+                    f"{migrated.topic_prefix}/bus/B-001/position",
+                    _fix(31.6240, -7.9900, now - timedelta(seconds=5), heading_deg=90.0),
+                ),
+                (
+                    f"{migrated.topic_prefix}/bus/B-001/position",
+                    _fix(31.62583, -7.98944, now, heading_deg=45.0, speed_kmh=12.0),
+                ),
+            ]
+        )
+        page.wait_for_function(
+            "Math.abs(window.rasd.vehicles.vehicles.get('B-001').lat - 31.62583) < 1e-6",
+            timeout=WAIT_MS,
+        )
+        page.wait_for_function(
+            "(b) => { const p = window.rasd.screenPoint('B-001');"
+            " return p.x !== b.x || p.y !== b.y; }",
+            arg=before,
+            timeout=WAIT_MS,
+        )
+
+        # Click the bus: its recent trail is drawn (both fixes stored by the ingestor).
+        wait_until(
+            lambda: (
+                _get_json(f"{api.url}/api/v1/vehicles/B-001/track?max_points=500", token)["count"]
+                >= 2
+            ),
+            timeout=60,
+            what="two stored fixes of B-001",
+        )
+        page.evaluate("window.rasd.map.setView([31.62583, -7.98944], 16, {animate: false})")
+        point = page.evaluate("window.rasd.screenPoint('B-001')")
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        page.wait_for_function("window.rasd.trailPoints >= 2", timeout=WAIT_MS)
+        page.screenshot(path=str(artifacts / "map-bus-moved-with-trail.png"))
+    finally:
+        simulator.terminate()
+        simulator.wait(30)
+
+
+def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
+    migrated: Settings,
+    start_ingest: Callable[..., IngestProcess],
+    start_api: Callable[..., ApiProcess],
+    browser_context: Any,
+    publisher: Publisher,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    register_devices(
+        migrated,
+        DeviceRecord(
+            device_id="L-MED-00042",
+            fleet=Fleet.LIGHT,
+            district="medina",
+            circuit="C-112",
+            lat=31.6258,
+            lon=-7.9892,
+            rated_w=40,
+        ),
+        DeviceRecord(
+            device_id="L-GUE-00007",
+            fleet=Fleet.LIGHT,
+            district="gueliz",
+            circuit="C-020",
+            lat=31.638,
+            lon=-8.012,
+            rated_w=60,
+        ),
+    )
+    start_ingest(migrated)
+    api = start_api(migrated)
+    crew = _token(migrated, Role.CREW, ["medina"])
+    with (tmp_path / "alerts.log").open("wb") as log:
+        alerts_service = subprocess.Popen(
+            [sys.executable, "-m", "alerts"],
+            env=settings_env(migrated),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        page = browser_context.new_page()
+        page.goto(f"{api.url}/crew#token={crew}")
+        page.wait_for_function(
+            "document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
+        )
+        now = datetime.now(UTC)
+        # The whole path: a fault report -> ingest -> the alerts service -> NOTIFY -> the board.
+        fault = {
+            "ts": int(now.timestamp() * 1000),
+            "fault": "lampFailure",
+            "active": True,
+            "detail": "driver dead",
+        }
+        publisher.publish_all(
+            [
+                (f"{migrated.topic_prefix}/light/L-MED-00042/fault", json.dumps(fault)),
+                (f"{migrated.topic_prefix}/light/L-GUE-00007/fault", json.dumps(fault)),
+            ]
+        )
+        card = page.locator(".alert", has_text="L-MED-00042")
+        card.wait_for(timeout=WAIT_MS)
+        assert page.locator(".alert", has_text="L-GUE-00007").count() == 0  # not this crew's
+        card.click()
+        page.screenshot(path=str(artifacts / "crew-alert-open.png"))
+        card.locator("textarea").fill("driver replaced tomorrow morning")
+        card.locator("button[data-action=acknowledge]").click()
+        page.locator(".alert[data-state=acknowledged]", has_text="L-MED-00042").wait_for(
+            timeout=WAIT_MS
+        )
+        alert_id = int(page.locator(".alert", has_text="L-MED-00042").get_attribute("data-id"))
+        detail = _get_json(f"{api.url}/api/v1/alerts/{alert_id}", crew)
+        assert detail["state"] == "acknowledged"
+        assert detail["history"][-1]["note"] == "driver replaced tomorrow morning"
+        page.screenshot(path=str(artifacts / "crew-alert-acknowledged.png"))
+    finally:
+        alerts_service.terminate()
+        alerts_service.wait(30)
+
+
+def test_map_at_city_scale_prints_render_figures(
+    migrated: Settings,
+    start_api: Callable[..., ApiProcess],
+    browser_context: Any,
+    artifacts: Path,
+) -> None:
+    """2,000 vehicles and 72,000 lights on the map; prints load and draw times (no timed
+    assertion: the figures go to docs/api.md)."""
+    lights = [
+        DeviceRecord(
+            device_id=f"L-{i:06d}",
+            fleet=Fleet.LIGHT,
+            district="menara",
+            circuit=f"C-{i // 40:04d}",
+            lat=31.56 + (i % 300) * 5e-4,
+            lon=-8.10 + (i // 300) * 8e-4,
+        )
+        for i in range(72_000)
+    ]
+    vehicles = [
+        DeviceRecord(
+            device_id=f"V-{i:04d}", fleet=Fleet.BUS if i % 3 else Fleet.TRUCK, route=str(i % 25)
+        )
+        for i in range(2_000)
+    ]
+    register_devices(migrated, *lights, *vehicles)
+    now = datetime.now(UTC)
+    store(
+        migrated,
+        positions=[
+            fix(
+                v.device_id,
+                now,
+                31.58 + (i % 50) * 2e-3,
+                -8.08 + (i // 50) * 4e-3,
+                route=v.route,
+                heading=float(i % 360),
+            )
+            for i, v in enumerate(vehicles)
+        ],
+        energy=[
+            EnergyRow(
+                light.device_id,
+                now,
+                now,
+                1000.0,
+                40.0,
+                None,
+                None,
+                None,
+                i % 7 != 0,
+                50.0 if i % 5 == 0 else 100.0,
+                None,
+            )
+            for i, light in enumerate(lights)
+            if i % 50 != 0
+        ],
+    )
+    api = start_api(migrated)
+    token = _token(migrated, Role.OPERATOR)
+    page = browser_context.new_page()
+    page.goto(f"{api.url}/#token={token}")
+    page.wait_for_function(
+        "window.rasd && window.rasd.vehicles.vehicles.size === 2000 && "
+        "window.rasd.lights.data.ids.length === 72000",
+        timeout=WAIT_MS,
+    )
+    figures = page.evaluate(
+        """() => {
+            const v = window.rasd.vehicles;
+            const t0 = performance.now();
+            for (let i = 0; i < 20; i++) v._draw();
+            const draw = (performance.now() - t0) / 20;
+            const l = window.rasd.lights;
+            const t1 = performance.now();
+            l.setData(l.data);
+            const index = performance.now() - t1;
+            const c = document.createElement('canvas');
+            const t2 = performance.now();
+            for (const z of [12, 14, 16]) {
+                const p = window.rasd.map.project([31.62, -8.0], z).divideBy(256).floor();
+                p.z = z;
+                l.createTile(p);
+            }
+            const tile = (performance.now() - t2) / 3;
+            return {draw, index, tile,
+                    load: performance.getEntriesByType('navigation')[0].duration};
+        }"""
+    )
+    page.screenshot(path=str(artifacts / "map-city-scale.png"))
+    print(
+        f"\nmap at city scale (2,000 vehicles, 72,000 lights, headless Chromium, "
+        f"software rendering): vehicles canvas redraw {figures['draw']:.1f} ms, "
+        f"lights index rebuild {figures['index']:.1f} ms, one light tile {figures['tile']:.1f} ms"
+    )
