@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +15,8 @@ from alerts.observations import Observation
 from telemetry.settings import Settings
 from telemetry.storage.assets import Asset
 from telemetry.topics import Fleet
-from tests.support.env import free_port, settings_env
-from tests.support.waiting import wait_until
+from tests.support.env import free_port
+from tests.support.service_process import ServiceProcess
 
 #: A winter evening in Marrakech (UTC+1 all year, sunset ~18:25): 19 Dec 2025 21:00 local.
 EVENING = datetime(2025, 12, 19, 20, 0, tzinfo=UTC).timestamp()
@@ -114,69 +109,20 @@ def only(kind: str, effects: Iterable[Effect]) -> list[Effect]:
     return [e for e in effects if e.key.kind == kind]
 
 
-class AlertsProcess:
-    """``python -m alerts`` as a real child process; ``stop()`` is SIGTERM, ``kill()`` SIGKILL."""
+class AlertsProcess(ServiceProcess):
+    """``python -m alerts`` as a real child process on its own ops port."""
+
+    module = "alerts"
+    healthy_timeout = 60.0  # healthy only once caught up and subscribed
 
     def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.port = int(env.get("RASD_ALERTS_HTTP_PORT", "0")) or free_port()
-        self.env = settings_env(settings) | {"RASD_ALERTS_HTTP_PORT": str(self.port)} | env
-        self.proc: subprocess.Popen[bytes] | None = None
+        port = int(env.get("RASD_ALERTS_HTTP_PORT", "0")) or free_port()
+        super().__init__(settings, log_path, port, **(env | {"RASD_ALERTS_HTTP_PORT": str(port)}))
 
     def start(self, *, wait_healthy: bool = True) -> AlertsProcess:
         """Start, and by default wait until ``/healthz`` answers 200 (caught up, subscribed)."""
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "alerts"],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                cwd=Path(__file__).resolve().parents[1],
-            )
-        if wait_healthy:
-            wait_until(self.healthy, timeout=60, what="alerts /healthz")
+        super().start(wait_healthy=wait_healthy)
         return self
-
-    def healthy(self) -> bool:
-        """True when ``/healthz`` answers 200; fails the test if the process died."""
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"alerts exited with {self.proc.returncode}: {self.log_tail()}")
-        return self.http_get("/healthz")[0] == 200
-
-    def http_get(self, path: str) -> tuple[int, str]:
-        """GET an ops endpoint: (status, body); status 0 when nothing answers."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return int(r.status), r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read().decode()
-        except OSError:
-            return 0, ""
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM and wait; the exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL: no drain."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of the log, for failure messages."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def close(self) -> None:
-        """Kill the process if it still runs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def thresholds_file(path: Path, **replacements: str) -> Path:
