@@ -45,7 +45,7 @@ from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage.devices import upsert_devices
-from telemetry.storage.lights import group_energy, refresh_energy_rollups
+from telemetry.storage.energy import group_energy, refresh_energy_rollups
 from telemetry.storage.positions import latest_positions, track
 from telemetry.storage.tokens import insert_token
 
@@ -283,8 +283,9 @@ def run_live(args: argparse.Namespace, base: Settings) -> None:
     """Publish-to-WebSocket latency for each load and client count."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asked = f"{args.interval_ms} ms" if args.interval_ms else "the server's default"
     print(
-        f"live: frame interval {args.interval_ms} ms, {args.seconds:.0f} s per round, "
+        f"live: frame interval {asked}, {args.seconds:.0f} s per round, "
         f"{args.probes} parsing clients, {os.cpu_count()} CPUs shared by api, broker, clients"
     )
     for scale in args.loads:
@@ -301,10 +302,9 @@ def run_live(args: argparse.Namespace, base: Settings) -> None:
                     1 / (BUS_EVERY_S if d.fleet == "bus" else TRUCK_EVERY_S) for d in devices
                 )
                 for count in args.clients:
-                    url = (
-                        f"ws://127.0.0.1:{port}/ws/positions?token={token}"
-                        f"&interval_ms={args.interval_ms}"
-                    )
+                    url = f"ws://127.0.0.1:{port}/ws/positions?token={token}"
+                    if args.interval_ms:
+                        url += f"&interval_ms={args.interval_ms}"
                     probe = asyncio.run(
                         live_round(url, count, min(args.probes, count), args.warmup, args.seconds)
                     )
@@ -458,10 +458,13 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
                 )
             loaded = time.perf_counter()
             rows = 0
-            recent = now - timedelta(hours=3)
+            recent = hour - timedelta(hours=3)
             # A year of hourly readings for a sample of the district's lights (the rollup's
-            # size does not depend on how many lights feed it), then the last 3 hours every
-            # 15 minutes for every light (what a read aggregates after the watermarks).
+            # size does not depend on how many lights feed it), then 4 readings an hour for
+            # every light over the last 3 hours and, whatever the minute, 4 so far in the
+            # current one: the end-of-hour worst case of what a read aggregates after the
+            # watermarks.
+            this_hour = [hour + (now - hour) * (k + 1) / 5 for k in range(4)]
             with (
                 conn.cursor() as cur,
                 cur.copy(
@@ -476,14 +479,16 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
                         copy.write_row((light.device_id, t, t, meter, 60.0, True))
                         t += timedelta(hours=1)
                         rows += 1
+                quarters = [recent + timedelta(minutes=5 + 15 * q) for q in range(12)]
                 for i, light in enumerate(lights):
                     meter = 60.0 * 24 * args.days if i < args.history_lights else 0.0
-                    t = recent
-                    while t < now:
+                    for t in quarters + this_hour:
                         meter += 15.0
                         copy.write_row((light.device_id, t, t, meter, 60.0, True))
-                        t += timedelta(minutes=15)
                         rows += 1
+            # Planner statistics, as autovacuum would have gathered them in production.
+            conn.execute("ANALYZE devices")
+            conn.execute("ANALYZE light_energy")
             print(
                 f"energy ({backend}): loaded {rows} readings in "
                 f"{time.perf_counter() - loaded:.0f} s; {args.history_lights} lights with a "
@@ -491,8 +496,11 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
             )
             if backend == "timescale":
                 t0 = time.perf_counter()
+                # force: a policy run racing the load (right after migrate) may already have
+                # declared part of the window up to date.
                 conn.execute(
-                    "CALL refresh_continuous_aggregate('light_energy_hourly', NULL, %s)",
+                    "CALL refresh_continuous_aggregate('light_energy_hourly', NULL, %s, "
+                    "force => true)",
                     (hour - timedelta(hours=1),),
                 )
                 print(
@@ -500,31 +508,25 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
                     f"{time.perf_counter() - t0:.0f} s (the policy's end_offset)"
                 )
 
-        async def materialise() -> None:
-            # The refresh starts at least(from, watermark): asking for the newest hours makes
-            # each call continue from the watermark, max_span at a time, as the job does.
+        async def materialise(until: datetime) -> None:
+            # The refresh starts at least(from, watermark): asking for the hours up to
+            # ``until`` makes each call continue from the watermark, max_span at a time, as
+            # the job does.
             async with await psycopg.AsyncConnection.connect(
                 conninfo(settings), autocommit=True
             ) as conn:
-                mark = await refresh_energy_rollups(conn, now, now)
-                while mark < hour:
-                    moved = await refresh_energy_rollups(conn, now, now)
-                    if moved <= mark:
+                mark = await refresh_energy_rollups(conn, until, until)
+                while mark is None or mark < until:
+                    moved = await refresh_energy_rollups(conn, until, until)
+                    if moved is None or (mark is not None and moved <= mark):
                         raise SystemExit(f"rollup watermark stuck at {mark}")
                     mark = moved
 
-        if not args.no_rollup:
-            t0 = time.perf_counter()
-            asyncio.run(materialise())
-            print(
-                f"  rollups materialised up to the current hour in {time.perf_counter() - t0:.0f} s"
-            )
-
-        async def run(realtime: bool) -> list[float]:
+        async def run(realtime: bool) -> tuple[list[float], float]:
             async with await psycopg.AsyncConnection.connect(
                 conninfo(settings), autocommit=True, prepare_threshold=None
             ) as conn:
-                out = []
+                out, total = [], 0.0
                 for i in range(args.repeat + 1):
                     t = time.perf_counter()
                     periods = await group_energy(
@@ -540,13 +542,30 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
                     if i:
                         out.append((time.perf_counter() - t) * 1000)
                     assert not realtime or len(periods) >= args.days
-                return out
+                    total = sum(p.energy_wh for p in periods)
+                return out, total
 
         days = args.days
-        print(
-            f"  district daily energy for {days} days up to now: {summary(asyncio.run(run(True)))}"
-        )
-        print(f"  the same, materialised hours only:          {summary(asyncio.run(run(False)))}")
+        if args.no_rollup:
+            on_read, _ = asyncio.run(run(True))
+            print(f"  district daily energy for {days} days, all on read: {summary(on_read)}")
+            return
+        t0 = time.perf_counter()
+        asyncio.run(materialise(hour - timedelta(hours=1)))
+        with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+            conn.execute("ANALYZE energy_hourly_rollup")
+            conn.execute("ANALYZE energy_rollup_lights")
+        print(f"  rollups materialised up to an hour ago in {time.perf_counter() - t0:.0f} s")
+        behind, total_behind = asyncio.run(run(True))
+        asyncio.run(materialise(hour))
+        steady, total = asyncio.run(run(True))
+        materialised, _ = asyncio.run(run(False))
+        if abs(total - total_behind) > 1e-6 * max(1.0, total):
+            raise SystemExit(f"totals differ: {total} Wh vs {total_behind} Wh an hour behind")
+        print(f"  district daily energy for {days} days up to now ({total / 1000:.0f} kWh):")
+        print(f"    rollups to the current hour (steady state): {summary(steady)}")
+        print(f"    rollups an hour behind (2 live hours):      {summary(behind)}")
+        print(f"    materialised hours only:                    {summary(materialised)}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -574,7 +593,12 @@ def _parser() -> argparse.ArgumentParser:
         help="client counts (default 1,100,1000)",
     )
     live.add_argument("--probes", type=int, default=20, help="clients that parse frames")
-    live.add_argument("--interval-ms", type=int, default=250, help="frame interval asked for")
+    live.add_argument(
+        "--interval-ms",
+        type=int,
+        default=None,
+        help="frame interval the clients ask for (default: the server's, RASD_API_WS_FRAME_MS)",
+    )
     live.add_argument("--seconds", type=float, default=20.0, help="measured seconds per round")
     live.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     queries = sub.add_parser("queries", help="latest positions and a 24 h track")

@@ -52,6 +52,14 @@ class IngestMetrics:
         self.reconnects = Counter(
             "rasd_ingest_broker_connects", "Successful broker connections", registry=r
         )
+        self.upkeep_passes = Counter(
+            "rasd_ingest_upkeep_passes", "Upkeep passes completed", registry=r
+        )
+        self.upkeep_failures = Counter(
+            "rasd_ingest_upkeep_failures",
+            "Upkeep passes that failed (retried next period)",
+            registry=r,
+        )
         self.devices_registered = Counter(
             "rasd_ingest_devices_auto_registered",
             "Devices registered on first message",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import psycopg
 import structlog
@@ -21,7 +20,6 @@ from telemetry.db import connect
 from telemetry.decoding import DeadLetter, Decoded, Limits, MessageDecoder
 from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
-from telemetry.storage.maintenance import run_upkeep
 from telemetry.storage.readings import Batch, ReadingStore, WriteResult
 from telemetry.topics import device_id_of
 
@@ -32,18 +30,6 @@ log = structlog.get_logger("ingest.pipeline")
 class _Pending:
     message: Inbound
     decoded: Decoded
-
-
-def limits_from(settings: Settings) -> Limits:
-    """The contract limits the settings ask for."""
-    return Limits(
-        prefix=settings.topic_prefix,
-        max_payload_bytes=settings.max_payload_bytes,
-        max_batch_items=settings.max_batch_items,
-        max_age=settings.max_age,
-        max_future=settings.max_future,
-        auto_register=settings.auto_register,
-    )
 
 
 class Pipeline:
@@ -60,7 +46,7 @@ class Pipeline:
         self.settings = settings
         self.source = source
         self.metrics = metrics
-        self.decoder = MessageDecoder(limits_from(settings))
+        self.decoder = MessageDecoder(Limits.from_settings(settings))
         self.registry = RegistryCache(settings.ingest_registry_refresh_s)
         self.db_ready = threading.Event()
         self._stop = threading.Event()
@@ -68,7 +54,6 @@ class Pipeline:
         self._stop_deadline = float("inf")
         self._conn: psycopg.Connection | None = None
         self._store: ReadingStore | None = None
-        self._next_upkeep = 0.0
         self._backoff = Backoff(base=0.2, cap=10.0)
         self._committed_messages = 0
         self._committed_rows = 0
@@ -93,7 +78,6 @@ class Pipeline:
                     self.source.ack(messages)
                 elif self._stop.is_set():
                     break
-                self._maybe_upkeep()
         finally:
             self.metrics.backlog.set(len(self.source.inbox))
             if self._conn is not None:
@@ -260,16 +244,3 @@ class Pipeline:
             self.metrics.rows.labels(table).inc(n)
             self.metrics.duplicates.labels(table).inc(result.staged[table] - n)
         self.metrics.devices_registered.inc(result.devices_registered)
-
-    def _maybe_upkeep(self) -> None:
-        now = time.monotonic()
-        if now < self._next_upkeep or self._conn is None or self._stop.is_set():
-            return
-        self._next_upkeep = now + self.settings.ingest_maintenance_interval_s
-        try:
-            report = run_upkeep(self._conn, self.settings, datetime.now(UTC))
-            log.info(
-                "upkeep_done", created=report.partitions_created, dropped=report.partitions_dropped
-            )
-        except psycopg.Error as exc:
-            log.warning("upkeep_failed", error=str(exc).strip())

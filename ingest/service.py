@@ -9,6 +9,7 @@ import structlog
 
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
+from ingest.upkeep import Upkeep
 from telemetry.mqtt_intake import IntakeOptions, MqttIntake
 from telemetry.ops_http import ops_app, ops_server
 from telemetry.settings import Settings
@@ -51,6 +52,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event | None = None) -> N
             async with asyncio.TaskGroup() as tasks:
                 worker = tasks.create_task(asyncio.to_thread(pipeline.run), name="pipeline")
                 tasks.create_task(server.serve(), name="ops-http")
+                tasks.create_task(Upkeep(settings, metrics).run(stop), name="upkeep")
 
                 async def stop_when_asked() -> None:
                     await stop.wait()

@@ -6,13 +6,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
 from telemetry.contract import REPORT_MODEL, EnergyReport, FaultReport, PositionReport
 from telemetry.errors import Rejection
 from telemetry.topics import Channel, Fleet, Topic, parse_topic
+
+if TYPE_CHECKING:
+    from telemetry.settings import Settings
 
 
 class PositionRow(NamedTuple):
@@ -79,6 +82,18 @@ class Limits:
     max_age: timedelta = timedelta(days=7)
     max_future: timedelta = timedelta(minutes=5)
     auto_register: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits the ``RASD_*`` settings ask for (every service decodes with the same)."""
+        return cls(
+            prefix=settings.topic_prefix,
+            max_payload_bytes=settings.max_payload_bytes,
+            max_batch_items=settings.max_batch_items,
+            max_age=settings.max_age,
+            max_future=settings.max_future,
+            auto_register=settings.auto_register,
+        )
 
 
 @dataclass(slots=True)

@@ -1,8 +1,11 @@
-"""MQTT v5 intake for services that must not lose a message: a persistent session in a shared
-subscription whose messages are acknowledged by hand, after the work they caused is committed.
+"""MQTT v5 intake: one paho client, its network thread and its reconnects, for every service.
 
-paho-mqtt runs the network loop in a thread this class owns; messages land in an in-memory
-inbox that the service drains. Used by the ingestor and by the alerts workers.
+Persistent (the ingestor, the alerts workers): a session the broker keeps, in a shared
+subscription, whose messages are acknowledged by hand after the work they caused is committed;
+messages land in an in-memory inbox that the service drains. Non-persistent (the API's live
+feed): a clean session that ends with the connection, messages acknowledged on receipt and
+handed to a callback in the network thread, since a live view wants the newest data, not a
+replay of what it missed.
 """
 
 from __future__ import annotations
@@ -53,24 +56,37 @@ class IntakeOptions:
     """What a service's intake subscribes to and how the broker keeps its session."""
 
     client_id: str
-    topic_filter: str
-    session_expiry_s: int
-    receive_maximum: int
+    topic_filter: str | tuple[str, ...]  # one filter, or several subscribed together
+    session_expiry_s: int = 0
+    receive_maximum: int = 65535
     wake_at: int = 1  # inbox length that wakes the consumer early
     thread_name: str = "mqtt-intake"
+    # False: clean start, no session after the connection, acks sent by paho on receipt.
+    persistent: bool = True
+    qos: int = 1  # subscription QoS
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The topic filters as a tuple."""
+        return (self.topic_filter,) if isinstance(self.topic_filter, str) else self.topic_filter
 
 
 class MqttIntake:
-    """Owns the paho client and its network thread; use as a context manager."""
+    """Owns the paho client and its network thread; use as a context manager.
+
+    With ``handler`` every message is passed to it in the network thread (keep it short)
+    instead of landing in the inbox.
+    """
 
     def __init__(
         self,
         settings: Settings,
         options: IntakeOptions,
         *,
-        connects: Counter,
-        connected: Gauge,
+        connects: Counter | None = None,
+        connected: Gauge | None = None,
         clock: Callable[[], float] = time.time,
+        handler: Callable[[Inbound], None] | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -81,6 +97,7 @@ class MqttIntake:
         self._connects = connects
         self._connected = connected
         self._clock = clock
+        self._handler = handler
         self._accepting = True
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,7 +108,7 @@ class MqttIntake:
             client_id=options.client_id,
             protocol=mqtt.MQTTv5,
             reconnect_on_failure=False,
-            manual_ack=True,
+            manual_ack=options.persistent,
         )
         if settings.mqtt_username:
             client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
@@ -107,15 +124,19 @@ class MqttIntake:
         return self.options.client_id
 
     @property
-    def topic_filter(self) -> str:
+    def topic_filter(self) -> str | tuple[str, ...]:
         """The (shared) subscription this process joins."""
         return self.options.topic_filter
 
-    def __enter__(self) -> MqttIntake:
+    def start(self) -> None:
+        """Start the network thread; it connects, and reconnects, until ``close``."""
         self._thread = threading.Thread(
             target=self._run, name=self.options.thread_name, daemon=True
         )
         self._thread.start()
+
+    def __enter__(self) -> MqttIntake:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -162,8 +183,9 @@ class MqttIntake:
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        # Without a session expiry interval an MQTT v5 session dies with the connection.
-        props.SessionExpiryInterval = self.options.session_expiry_s
+        if self.options.persistent:
+            # Without a session expiry interval an MQTT v5 session dies with the connection.
+            props.SessionExpiryInterval = self.options.session_expiry_s
         props.ReceiveMaximum = self.options.receive_maximum
         return props
 
@@ -175,7 +197,7 @@ class MqttIntake:
                     self.settings.mqtt_host,
                     self.settings.mqtt_port,
                     keepalive=30,
-                    clean_start=False,
+                    clean_start=not self.options.persistent,
                     properties=self._connect_properties(),
                 )
             except OSError as exc:
@@ -206,14 +228,16 @@ class MqttIntake:
             client.disconnect()
             return
         self.generation += 1
-        self._connects.inc()
+        if self._connects is not None:
+            self._connects.inc()
         log.info(
             "broker_connected",
             client_id=self.client_id,
             session_present=flags.session_present,
             generation=self.generation,
         )
-        _, self._sub_mid = client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+        options = SubscribeOptions(qos=self.options.qos)
+        _, self._sub_mid = client.subscribe([(f, options) for f in self.options.filters])
 
     def _on_subscribe(
         self,
@@ -234,7 +258,8 @@ class MqttIntake:
             return
         self._was_up = True
         self.subscribed.set()
-        self._connected.set(1)
+        if self._connected is not None:
+            self._connected.set(1)
         log.info("subscribed", filter=self.topic_filter)
 
     def _on_disconnect(
@@ -246,23 +271,26 @@ class MqttIntake:
         properties: Properties | None,
     ) -> None:
         self.subscribed.clear()
-        self._connected.set(0)
+        if self._connected is not None:
+            self._connected.set(0)
         if not self._stopping.is_set():
             log.warning("broker_disconnected", reason=str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acked: the broker keeps it for this session and redelivers it
-        self.inbox.append(
-            Inbound(
-                message.mid,
-                message.qos,
-                message.topic,
-                bytes(message.payload),
-                self._clock(),
-                time.monotonic(),
-                self.generation,
-            )
+        inbound = Inbound(
+            message.mid,
+            message.qos,
+            message.topic,
+            bytes(message.payload),
+            self._clock(),
+            time.monotonic(),
+            self.generation,
         )
+        if self._handler is not None:
+            self._handler(inbound)
+            return
+        self.inbox.append(inbound)
         if len(self.inbox) >= self.options.wake_at:
             self.wake.set()

@@ -17,7 +17,7 @@ from telemetry.decoding import EnergyRow, FaultRow
 from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
-from telemetry.storage.lights import group_energy, light_energy, refresh_energy_rollups
+from telemetry.storage.energy import Scope, group_energy, light_energy, refresh_energy_rollups
 from telemetry.topics import Fleet
 from tests.support.env import unique_settings
 from tests.support.pg_cluster import PostgresCluster, timescale_installed
@@ -27,6 +27,8 @@ TZ = ZoneInfo("Africa/Casablanca")
 # Hour-aligned, far enough back for a few whole local days, recent enough for partitions.
 START = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
 HOURS = 60
+# A rollup watermark in the middle of L-GUE-00001's 2-hour hole (hours 20 and 21).
+MID = START + timedelta(hours=21)
 
 
 @pytest.fixture
@@ -103,7 +105,7 @@ def _readings(now: datetime) -> list[EnergyRow]:
     return rows
 
 
-def _expected_hourly(rows: list[EnergyRow]) -> dict[str, dict[datetime, float]]:
+def expected_hourly(rows: list[EnergyRow]) -> dict[str, dict[datetime, float]]:
     """The definition of migration 0008, computed independently in Python."""
     by_hour: dict[str, dict[datetime, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -183,7 +185,7 @@ async def test_energy_per_light_circuit_district_and_rollups_agree(
     migrated: Settings, api: ApiServer
 ) -> None:
     now, rows = _seed(migrated)
-    expected = _expected_hourly(rows)
+    expected = expected_hourly(rows)
     token = await make_token(migrated, Role.OPERATOR)
     end = START + timedelta(hours=HOURS)
     window = {"start": START.isoformat(), "end": end.isoformat()}
@@ -245,7 +247,7 @@ async def test_energy_per_light_circuit_district_and_rollups_agree(
             conninfo(migrated), autocommit=True
         ) as conn:
             mark = await refresh_energy_rollups(conn, START - timedelta(days=1), now)
-            assert mark > START
+            assert mark is not None and mark > START
             cur = await conn.execute("SELECT count(*) FROM energy_hourly_rollup")
             rolled = await cur.fetchone()
             assert rolled is not None and rolled[0] > 0
@@ -266,6 +268,64 @@ async def test_energy_per_light_circuit_district_and_rollups_agree(
         assert (await client.get("/api/v1/energy/lights/B-001")).status_code == 404
 
 
+def _replaced_meter() -> list[EnergyRow]:
+    """L-MED-00007: reports up to the watermark, its meter is reset in the first live hour,
+    then it is silent longer than the 3-hour lookback."""
+    times = [MID - timedelta(minutes=m) for m in (110, 80, 50, 20)]
+    times += [MID + timedelta(minutes=m) for m in (7, 22, 37)]
+    times += [MID + timedelta(hours=5, minutes=m) for m in (7, 52)]
+    meters = [400.0, 410.0, 420.0, 430.0, 3.0, 6.0, 9.0, 20.0, 31.0]
+    return [
+        EnergyRow("L-MED-00007", t, t, m, 40.0, None, None, None, True, 100.0, None)
+        for t, m in zip(times, meters, strict=True)
+    ]
+
+
+async def test_live_hours_after_the_watermark_follow_the_definition(migrated: Settings) -> None:
+    now, rows = _seed(migrated)
+    register_devices(
+        migrated,
+        DeviceRecord(device_id="L-MED-00007", fleet=Fleet.LIGHT, district="medina", circuit="C-2"),
+    )
+    extra = _replaced_meter()
+    store(migrated, energy=extra)
+    expected = expected_hourly(rows + extra)
+    groups: dict[tuple[Scope, str], list[str]] = {
+        ("district", "medina"): [d for d in expected if d.startswith("L-MED")],
+        ("district", "gueliz"): ["L-GUE-00001"],
+        ("circuit", "C-2"): ["L-MED-00004", "L-MED-00005", "L-MED-00006", "L-MED-00007"],
+    }
+    end = now + timedelta(hours=1)
+
+    async def hourly(
+        conn: psycopg.AsyncConnection,
+    ) -> dict[tuple[Scope, str], dict[datetime, float]]:
+        out = {}
+        for scope, key in groups:
+            periods = await group_energy(conn, scope, key, "hour", START, end, "UTC")
+            out[scope, key] = {p.period: p.energy_wh for p in periods}
+        return out
+
+    async with await psycopg.AsyncConnection.connect(conninfo(migrated), autocommit=True) as conn:
+        on_read = await hourly(conn)  # no rollups yet: everything from rasd_light_hourly_wh
+        assert await refresh_energy_rollups(conn, MID, MID) == MID
+        cur = await conn.execute("SELECT device_id, bucket FROM energy_rollup_lights")
+        seeds: dict[str, datetime] = dict(await cur.fetchall())
+        # The last hour before the watermark with readings, within 3 hours of it.
+        assert seeds["L-GUE-00001"] == MID - timedelta(hours=2)
+        assert seeds["L-MED-00007"] == MID - timedelta(hours=1)
+        live = await hourly(conn)
+    for group, devices in groups.items():
+        want: dict[datetime, float] = defaultdict(float)
+        for device in devices:
+            for bucket, wh in expected.get(device, {}).items():
+                want[bucket] += wh
+        assert on_read[group] == pytest.approx(dict(want)), group
+        assert live[group] == pytest.approx(dict(want)), group
+    c2 = live["circuit", "C-2"]
+    assert MID in c2 and MID + timedelta(hours=5) in c2  # reset and gap hours are there
+
+
 async def _answers(settings: Settings, now: datetime) -> dict[str, object]:
     end = START + timedelta(hours=HOURS)
     async with await psycopg.AsyncConnection.connect(conninfo(settings), autocommit=True) as conn:
@@ -276,6 +336,11 @@ async def _answers(settings: Settings, now: datetime) -> dict[str, object]:
             ),
             "circuit_hour": await group_energy(conn, "circuit", "C-2", "hour", START, end, str(TZ)),
         }
+        # Rollups to a watermark inside L-GUE-00001's hole: every later hour is live.
+        await refresh_energy_rollups(conn, MID, MID)
+        out["gueliz_hour_live"] = await group_energy(
+            conn, "district", "gueliz", "hour", START, now, str(TZ)
+        )
         await refresh_energy_rollups(conn, START - timedelta(days=1), now)
         out["district_day_rolled"] = await group_energy(
             conn, "district", "medina", "day", START, end, str(TZ)

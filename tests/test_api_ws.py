@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from api.auth import Role
+from api.config import ApiSettings
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Channel, Fleet, topic_name
@@ -166,10 +167,23 @@ async def test_refusals_close_with_a_reason(migrated: Settings, api: ApiServer) 
     assert code == 4403 and error is not None and "crew" in error["message"]
     code, error = await closed_with(api.ws_url("/ws/positions", token=operator, bbox="1,2"))
     assert code == 4400 and error is not None and "bbox" in error["message"]
-    code, _ = await closed_with(api.ws_url("/ws/positions", token=operator, interval_ms="5"))
-    assert code == 4400
+    for bad in ("5", "10001", "fast"):
+        code, error = await closed_with(
+            api.ws_url("/ws/positions", token=operator, interval_ms=bad)
+        )
+        assert code == 4400 and error is not None, bad
+        assert "interval_ms" in error["message"] and "10000" in error["message"], bad
     code, _ = await closed_with(api.ws_url("/ws/positions", token=operator, fleet="light"))
     assert code == 4400
+
+
+async def test_a_client_may_ask_for_slower_frames(migrated: Settings, api: ApiServer) -> None:
+    # The default meets the latency target (docs/api.md); a map that wants fewer frames asks.
+    assert ApiSettings().ws_frame_ms <= 50
+    token = await make_token(migrated, Role.OPERATOR)
+    async with await ws_connect(api.ws_url("/ws/positions", token=token, interval_ms="250")) as ws:
+        snapshot = await Frames(ws).next()
+        assert snapshot["type"] == "snapshot" and snapshot["frame_ms"] == 250
 
 
 async def test_heartbeat_and_ping(migrated: Settings, api: ApiServer) -> None:

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline import limits_from
-from telemetry.decoding import MessageDecoder
+from telemetry.decoding import Limits, MessageDecoder
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
 from tests.conftest import register
@@ -324,7 +323,7 @@ def test_fuzzed_payloads_are_stored_or_dead_lettered_and_ingest_survives(
     fresh = [p for p in payloads if p not in seen]  # dead letters are deduplicated by content
     seen.update(fresh)
     topic = _topics(settings)["bus"]
-    decoder = MessageDecoder(limits_from(settings))
+    decoder = MessageDecoder(Limits.from_settings(settings))
     now = datetime.now(UTC)
     expected_letters = sum(
         len(decoder.decode(topic, p, now, {"B-001": Fleet.BUS}).dead_letters) for p in fresh

@@ -1,9 +1,9 @@
 """Live positions from the broker: each API process subscribes on its own (no shared group).
 
-A clean, non-persistent QoS 0 session: a live view wants the newest fix, not a replay of what
-was missed while disconnected (the snapshot on connect comes from the database). Messages are
-validated with the ingestor's decoder; invalid ones are skipped here (the ingestor
-dead-letters them).
+A clean, non-persistent QoS 0 intake (telemetry.mqtt_intake): a live view wants the newest
+fix, not a replay of what was missed while disconnected (the snapshot on connect comes from
+the database). Messages are validated with the ingestor's decoder; invalid ones are skipped
+here (the ingestor dead-letters them).
 """
 
 from __future__ import annotations
@@ -15,23 +15,14 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
-
-import paho.mqtt.client as mqtt
-import structlog
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from api.live.board import VehiclePosition
 from api.live.registry import VehicleRegistry
 from telemetry.decoding import Limits, MessageDecoder
+from telemetry.mqtt_intake import Inbound, IntakeOptions, MqttIntake
 from telemetry.settings import Settings
 from telemetry.topics import Channel, Fleet, topic_name
-
-log = structlog.get_logger("api.mqtt")
 
 Deliver = Callable[[list[VehiclePosition]], None]
 
@@ -47,20 +38,9 @@ def feed_client_id(client_prefix: str) -> str:
     return f"{client_prefix}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def limits_for(settings: Settings) -> Limits:
-    """The contract limits of the settings (as the ingestor applies them)."""
-    return Limits(
-        prefix=settings.topic_prefix,
-        max_payload_bytes=settings.max_payload_bytes,
-        max_batch_items=settings.max_batch_items,
-        max_age=settings.max_age,
-        max_future=settings.max_future,
-        auto_register=settings.auto_register,
-    )
-
-
 class MqttFeed:
-    """Owns a paho client and its network thread; hands decoded fixes to the event loop."""
+    """A non-persistent intake whose messages are decoded in its network thread and handed,
+    as fixes, to the event loop."""
 
     def __init__(
         self,
@@ -71,92 +51,40 @@ class MqttFeed:
         client_prefix: str,
         on_invalid: Callable[[], None] | None = None,
     ) -> None:
-        self.settings = settings
         self.registry = registry
         self.deliver = deliver
         self.loop = loop
         self.on_invalid = on_invalid
-        self.subscribed = threading.Event()
-        self.decoder = MessageDecoder(limits_for(settings))
-        self.filters = position_filters(settings.topic_prefix)
+        self.decoder = MessageDecoder(Limits.from_settings(settings))
         self.client_id = feed_client_id(client_prefix)
-        self._sub_mid: int | None = None
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+        options = IntakeOptions(
             client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
+            topic_filter=tuple(position_filters(settings.topic_prefix)),
+            persistent=False,
+            qos=0,
+            thread_name="api-mqtt",
         )
-        if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        client.reconnect_delay_set(min_delay=1, max_delay=15)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        self.client = client
+        self.intake = MqttIntake(settings, options, handler=self._on_message)
+
+    @property
+    def subscribed(self) -> threading.Event:
+        """Set while connected and subscribed."""
+        return self.intake.subscribed
 
     def start(self) -> None:
-        """Connect in the background (the broker may be down now) and start the thread."""
-        self.client.connect_async(
-            self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=True
-        )
-        self.client.loop_start()
+        """Connect in the background (the broker may be down now), reconnecting until stopped."""
+        self.intake.start()
 
     def stop(self) -> None:
         """Disconnect and join the network thread."""
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.intake.close()
 
     # -- network thread ---------------------------------------------------------------------
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            log.error("broker_refused_connection", reason=str(reason_code))
-            return
-        options = SubscribeOptions(qos=0)
-        _, self._sub_mid = client.subscribe([(f, options) for f in self.filters])
-        log.info("broker_connected", client_id=self.client_id)
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        if mid != self._sub_mid:
-            return
-        if any(rc.is_failure for rc in reason_codes):
-            log.error("subscription_refused", reasons=[str(rc) for rc in reason_codes])
-            return
-        self.subscribed.set()
-        log.info("subscribed", filters=self.filters)
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        self.subscribed.clear()
-        log.warning("broker_disconnected", reason=str(reason_code))
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, message: Inbound) -> None:
         registry = self.registry
         fleets = registry.fleets
-        decoded = self.decoder.decode(
-            message.topic, bytes(message.payload), datetime.now(UTC), fleets
-        )
+        decoded = self.decoder.decode(message.topic, message.payload, message.received_at, fleets)
         if decoded.dead_letters:
             unknown = any(d.reason_code == "unknown_device" for d in decoded.dead_letters)
             self._call(self._invalid, unknown)

@@ -12,7 +12,7 @@ import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
-from telemetry.storage.catalog import VehicleInfo, vehicles_changed_since
+from telemetry.storage.devices import VehicleInfo, vehicles_changed_since
 from telemetry.topics import Fleet
 
 log = structlog.get_logger("api.registry")

@@ -11,7 +11,7 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.filters import device_fleets, split_list
 from api.schemas import DeviceIn, DeviceOut, DevicePage
 from telemetry.registry import DeviceRecord
-from telemetry.storage.catalog import DeviceRow, get_device, list_devices, upsert_device
+from telemetry.storage.devices import DeviceRow, get_device, list_devices, upsert_device
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=ERROR_RESPONSES)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
@@ -13,8 +13,8 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.runtime import Runtime
 from api.schemas import EnergyOut, EnergyPeriodOut
 from api.timerange import Unit, energy_range
-from telemetry.storage.catalog import get_device, list_devices
-from telemetry.storage.lights import EnergyPeriod, group_energy, light_energy
+from telemetry.storage.devices import get_device, list_devices
+from telemetry.storage.energy import EnergyPeriod, Scope, group_energy, light_energy
 
 router = APIRouter(prefix="/api/v1/energy", tags=["energy"], responses=ERROR_RESPONSES)
 
@@ -87,9 +87,15 @@ async def energy_of_light(
     return energy_out("light", device_id, unit, tz, lo, hi, periods)
 
 
-@router.get("/circuits/{circuit}", summary="A circuit's consumption per period")
-async def energy_of_circuit(
-    circuit: Key,
+Group = Annotated[Literal["circuits", "districts"], Path(description="circuits or districts")]
+_SCOPES: Final[dict[str, Scope]] = {"circuits": "circuit", "districts": "district"}
+_MISSING: Final = {"circuit": "no circuit {}", "district": "no lights in district {}"}
+
+
+@router.get("/{group}/{key}", summary="A circuit's or district's consumption per period")
+async def energy_of_group(
+    group: Group,
+    key: Key,
     _: ReadCity,
     conn: DbDep,
     runtime: RuntimeDep,
@@ -97,31 +103,17 @@ async def energy_of_circuit(
     start: Start = None,
     end: End = None,
 ) -> EnergyOut:
-    """Consumption of every light of a circuit per local hour, day or month."""
+    """Consumption of every light of a circuit or district per local hour, day or month."""
+    scope = _SCOPES[group]
     tz, lo, hi = _range(runtime, unit, start, end)
-    if not await list_devices(conn, fleets=["light"], circuits=[circuit], limit=1):
-        raise ApiError(404, "not_found", f"no circuit {circuit}")
-    periods = await group_energy(
-        conn, "circuit", circuit, unit, lo, hi, str(tz), realtime=runtime.api.energy_realtime
+    members = (
+        await list_devices(conn, fleets=["light"], circuits=[key], limit=1)
+        if scope == "circuit"
+        else await list_devices(conn, fleets=["light"], districts=[key], limit=1)
     )
-    return energy_out("circuit", circuit, unit, tz, lo, hi, periods)
-
-
-@router.get("/districts/{district}", summary="A district's consumption per period")
-async def energy_of_district(
-    district: Key,
-    _: ReadCity,
-    conn: DbDep,
-    runtime: RuntimeDep,
-    unit: UnitParam = "day",
-    start: Start = None,
-    end: End = None,
-) -> EnergyOut:
-    """Consumption of every light of a district per local hour, day or month."""
-    tz, lo, hi = _range(runtime, unit, start, end)
-    if not await list_devices(conn, fleets=["light"], districts=[district], limit=1):
-        raise ApiError(404, "not_found", f"no lights in district {district}")
+    if not members:
+        raise ApiError(404, "not_found", _MISSING[scope].format(key))
     periods = await group_energy(
-        conn, "district", district, unit, lo, hi, str(tz), realtime=runtime.api.energy_realtime
+        conn, scope, key, unit, lo, hi, str(tz), realtime=runtime.api.energy_realtime
     )
-    return energy_out("district", district, unit, tz, lo, hi, periods)
+    return energy_out(scope, key, unit, tz, lo, hi, periods)

@@ -15,7 +15,7 @@ from api.geojson import MEDIA_TYPE, feature_collection, point_feature, track_fea
 from api.live.board import iso_ms
 from api.schemas import PositionsOut, TrackOut, TrackPointOut, VehicleOut
 from api.timerange import bucket_step, resolve_range
-from telemetry.storage.catalog import get_device
+from telemetry.storage.devices import get_device
 from telemetry.storage.positions import LatestPosition, latest_positions, track
 
 router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"], responses=ERROR_RESPONSES)

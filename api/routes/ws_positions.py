@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter, WebSocket
 
 from api.auth import Permission
@@ -24,17 +26,20 @@ from telemetry.storage.positions import latest_positions
 
 router = APIRouter()
 
+MAX_FRAME_MS: Final = 10_000
+
 
 def interval_of(raw: str | None, default_ms: int, min_ms: int) -> int:
     """The frame interval a client asks for (``interval_ms``), within the allowed bounds."""
     if raw is None:
         return default_ms
+    bounds = f"an integer number of milliseconds from {min_ms} to {MAX_FRAME_MS}"
     try:
         value = int(raw)
     except ValueError:
-        raise FilterError("interval_ms", "must be an integer number of milliseconds") from None
-    if not min_ms <= value <= 10_000:
-        raise FilterError("interval_ms", f"must be between {min_ms} and 10000")
+        raise FilterError("interval_ms", f"must be {bounds}") from None
+    if not min_ms <= value <= MAX_FRAME_MS:
+        raise FilterError("interval_ms", f"must be {bounds}")
     return value
 
 

@@ -1,18 +1,14 @@
-"""Streetlight reads: current state (latest reading, open faults) and energy per period."""
+"""Streetlight reads: current state (latest reading, open faults); energy is in energy.py."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import args_row, class_row
-
-Unit = Literal["hour", "day", "month"]
-Scope = Literal["circuit", "district"]
 
 # light_latest and light_fault_state are kept by triggers (migration 0006).
 _STATES: Final = """
@@ -37,38 +33,6 @@ LIMIT %(limit)s
 _FAULTS_OF: Final = """
 SELECT fault, time AS since, detail FROM light_fault_state
 WHERE device_id = %s AND active ORDER BY time
-"""
-
-_LIGHT_ENERGY: Final = """
-SELECT date_trunc(%(unit)s, bucket, %(tz)s) AS period, sum(energy_wh) AS energy_wh,
-       1 AS lights, count(*)::integer AS hours
-FROM rasd_light_hourly_wh(%(start)s, %(end)s, ARRAY[%(key)s]::text[])
-GROUP BY 1 ORDER BY 1
-"""
-
-# Hours before the watermark come from the rollup table, later ones are computed on read with
-# the same function (see migration 0008); on plain PostgreSQL the watermark is -infinity.
-# Without ``realtime`` the hours after the watermark are left out (a materialised-only read).
-_ROLLUP_ENERGY: Final = """
-WITH state AS (SELECT watermark FROM energy_rollup_state),
-hours AS (
-    SELECT r.bucket, r.energy_wh, r.lights
-    FROM energy_hourly_rollup r, state
-    WHERE r.scope = %(scope)s AND r.key = %(key)s
-      AND r.bucket >= %(start)s AND r.bucket < least(%(end)s, state.watermark)
-    UNION ALL
-    SELECT w.bucket, sum(w.energy_wh), count(*)::integer
-    FROM state,
-         rasd_light_hourly_wh(
-             greatest(%(start)s, state.watermark), %(end)s,
-             ARRAY(SELECT device_id FROM devices WHERE fleet = 'light' AND {column} = %(key)s)
-         ) w
-    WHERE %(realtime)s AND greatest(%(start)s, state.watermark) < %(end)s
-    GROUP BY w.bucket
-)
-SELECT date_trunc(%(unit)s, bucket, %(tz)s) AS period, sum(energy_wh) AS energy_wh,
-       max(lights)::integer AS lights, count(*)::integer AS hours
-FROM hours GROUP BY 1 ORDER BY 1
 """
 
 
@@ -98,16 +62,6 @@ class OpenFault:
     fault: str
     since: datetime
     detail: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyPeriod:
-    """Consumption in one hour, day or month (local time), with how much data it rests on."""
-
-    period: datetime
-    energy_wh: float
-    lights: int  # most lights reporting in any hour of the period
-    hours: int  # hours of the period with data
 
 
 def _opt(values: Collection[str] | None) -> list[str] | None:
@@ -141,57 +95,3 @@ async def open_faults(conn: psycopg.AsyncConnection, device_id: str) -> list[Ope
     async with conn.cursor(row_factory=class_row(OpenFault)) as cur:
         await cur.execute(_FAULTS_OF, (device_id,))
         return await cur.fetchall()
-
-
-async def light_energy(
-    conn: psycopg.AsyncConnection,
-    device_id: str,
-    unit: Unit,
-    start: datetime,
-    end: datetime,
-    tz: str,
-) -> list[EnergyPeriod]:
-    """One light's consumption per ``unit`` of local time ``tz`` for hours in [start, end)."""
-    params = {"unit": unit, "tz": tz, "start": start, "end": end, "key": device_id}
-    async with conn.cursor(row_factory=class_row(EnergyPeriod)) as cur:
-        await cur.execute(_LIGHT_ENERGY, params)
-        return await cur.fetchall()
-
-
-async def group_energy(
-    conn: psycopg.AsyncConnection,
-    scope: Scope,
-    key: str,
-    unit: Unit,
-    start: datetime,
-    end: datetime,
-    tz: str,
-    *,
-    realtime: bool = True,
-) -> list[EnergyPeriod]:
-    """A circuit's or district's consumption per ``unit`` of local time for [start, end);
-    without ``realtime``, only the hours the rollups have materialised."""
-    query = sql.SQL(_ROLLUP_ENERGY).format(column=sql.Identifier(scope))
-    params = {
-        "scope": scope,
-        "unit": unit,
-        "tz": tz,
-        "start": start,
-        "end": end,
-        "key": key,
-        "realtime": realtime,
-    }
-    async with conn.cursor(row_factory=class_row(EnergyPeriod)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
-
-
-async def refresh_energy_rollups(
-    conn: psycopg.AsyncConnection, start: datetime, end: datetime
-) -> datetime:
-    """Recompute the circuit/district rollups for [start, end); returns the new watermark."""
-    async with conn.cursor() as cur:
-        await cur.execute("SELECT rasd_refresh_energy_rollups(%s, %s)", (start, end))
-        row = await cur.fetchone()
-    assert row is not None
-    return row[0]  # type: ignore[no-any-return]

@@ -1,4 +1,5 @@
-"""Upkeep: partitions ahead and retention on plain PostgreSQL, retention policies on TimescaleDB."""
+"""Upkeep: partitions ahead, retention and the energy rollups on plain PostgreSQL; retention
+policies on TimescaleDB (where background jobs keep the rollups)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import psycopg
 
 from telemetry.settings import Settings
 from telemetry.storage.backend import Backend, recorded_backend
+from telemetry.storage.energy import catch_up_energy_rollups, rollup_watermark
 
 TIME_SERIES_TABLES = ("vehicle_positions", "light_energy", "light_faults")
+
+# Hours recomputed on every pass, as TimescaleDB's 15-minute rollup job does (0009).
+ROLLUP_LOOKBACK = timedelta(hours=3)
 
 
 def retention_days(settings: Settings) -> dict[str, int]:
@@ -31,6 +36,7 @@ class UpkeepReport:
     partitions_dropped: int = 0
     policies_set: list[str] = field(default_factory=list)
     dead_letters_deleted: int = 0
+    rollup_watermark: datetime | None = None  # plain: energy rollups materialised before this
 
 
 def ensure_partitions(conn: psycopg.Connection, table: str, start: datetime, end: datetime) -> int:
@@ -51,6 +57,19 @@ def _plain_upkeep(
                 "SELECT rasd_drop_partitions_before(%s, %s)", (table, now - timedelta(days=days))
             ).fetchone()
             report.partitions_dropped += int(row[0]) if row else 0
+
+
+def refresh_rollups(conn: psycopg.Connection, settings: Settings, now: datetime) -> datetime | None:
+    """Plain backend: materialise the circuit/district energy rollups up to the current hour.
+
+    Every pass recomputes the last few hours; when the watermark enters a new UTC day it also
+    recomputes the window in which late readings are accepted (as the daily TimescaleDB job).
+    """
+    before = rollup_watermark(conn)
+    mark = catch_up_energy_rollups(conn, now, ROLLUP_LOOKBACK)
+    if before is not None and mark is not None and before.date() != mark.date():
+        mark = catch_up_energy_rollups(conn, now, settings.max_age + timedelta(days=1))
+    return mark
 
 
 def _timescale_upkeep(conn: psycopg.Connection, settings: Settings, report: UpkeepReport) -> None:
@@ -74,15 +93,22 @@ def _timescale_upkeep(conn: psycopg.Connection, settings: Settings, report: Upke
 
 
 def run_upkeep(
-    conn: psycopg.Connection, settings: Settings, now: datetime | None = None
+    conn: psycopg.Connection,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    energy_rollups: bool = True,
 ) -> UpkeepReport:
-    """One upkeep pass; safe to run from several processes at once (autocommit connection)."""
+    """One upkeep pass; safe to run from several processes at once (autocommit connection).
+    ``energy_rollups=False`` skips the rollups (a first one over years of readings is long)."""
     now = now or datetime.now(UTC)
     with conn.transaction():
         backend = recorded_backend(conn)
     report = UpkeepReport(backend)
     if backend is Backend.PLAIN:
         _plain_upkeep(conn, settings, now, report)
+        if energy_rollups:
+            report.rollup_watermark = refresh_rollups(conn, settings, now)
     else:
         _timescale_upkeep(conn, settings, report)
     with conn.transaction():
