@@ -1,4 +1,5 @@
-"""``python -m alerts``: run the alerts service (default), or import route shapes and rounds."""
+"""``python -m alerts``: run the alerts service (default), or import a network file (route
+shapes, bus stops and headways, truck rounds)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from telemetry.db import connect
 from telemetry.errors import TelemetryError
 from telemetry.logs import configure_logging
 from telemetry.settings import Settings
-from telemetry.storage.assets import upsert_collection_rounds, upsert_route_shapes
+from telemetry.storage.assets import import_network
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,9 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the alerts service until SIGTERM (the default)")
     sub.add_parser("check", help="validate the settings and the thresholds file, then exit")
-    routes = sub.add_parser("routes", help="route polylines and collection rounds")
+    routes = sub.add_parser("routes", help="route polylines, bus stops, schedules, truck rounds")
     rsub = routes.add_subparsers(dest="routes_command", required=True)
-    imp = rsub.add_parser("import", help="upsert routes and rounds from a JSON file (- for stdin)")
+    imp = rsub.add_parser(
+        "import", help="store a network JSON file in one transaction (- for stdin)"
+    )
     imp.add_argument("file")
     return parser
 
@@ -59,9 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         parsed = parse_routes(text)
         with connect(settings, app="rasd-alerts-import", autocommit=True) as conn:
-            shapes = upsert_route_shapes(conn, parsed.routes)
-            rounds = upsert_collection_rounds(conn, parsed.collection_rounds())
-        print(f"{shapes} routes and {rounds} rounds imported")
+            import_network(conn, parsed.network())
+        print(
+            f"{len(parsed.routes)} routes, {len(parsed.stops)} stops, "
+            f"{len(parsed.line_stops)} line stop sequences, {len(parsed.schedules)} schedule "
+            f"bands and {len(parsed.rounds)} rounds imported"
+        )
     except (AlertsError, TelemetryError, OSError, psycopg.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
     python -m alerts.bench throughput [--minutes 15]
     python -m alerts.bench latency [--faults 200 --rate 110 --seconds 60]
+    python -m alerts.bench chain [--faults 200 --rate 110 --seconds 60]
 
 ``throughput`` feeds a synthetic city (72,000 lights reporting every 15 min, 250 buses every
 10 s, 120 trucks every 30 s, a few faults) through one worker's decoder and engine, in
@@ -10,8 +11,13 @@ process, and reports readings per second (decode + rules, and rules alone).
 ``latency`` runs ``python -m alerts`` as a child process on a throwaway schema of the
 configured database (RASD_* settings) and broker, publishes city background traffic at
 ``--rate`` messages/s plus lampFailure faults, and times each fault from just before its
-publish to the reception of its ``open`` NOTIFY (LISTEN on the alerts channel). The API's
-``/ws/alerts`` push adds one hop after that NOTIFY and is not measured here.
+publish to the reception of its ``open`` NOTIFY (LISTEN on the alerts channel).
+
+``chain`` runs the whole chain as child processes on a throwaway schema and topic prefix:
+Mosquitto -> ``python -m ingest`` + ``python -m alerts`` -> ``python -m api``; it creates an
+operator token with ``python -m api tokens create``, connects to ``/ws/alerts`` with the
+``websockets`` client, and times each fault to its ``open`` NOTIFY and to its ``open`` frame
+on the WebSocket (what an operator's map receives). Ports ``--port`` to ``--port + 2``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from websockets.sync.client import connect as ws_connect
 
 from alerts.catalog import Catalog
 from alerts.config import load_thresholds
@@ -216,14 +223,6 @@ def _env(settings: Settings, port: int) -> dict[str, str]:
     return env
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return int(r.status) == 200
-    except OSError:
-        return False
-
-
 class _Publisher:
     """QoS 1 publisher with its own network thread."""
 
@@ -265,11 +264,11 @@ def latency(args: argparse.Namespace) -> None:
                 [sys.executable, "-m", "alerts"], env=_env(settings, port), stdout=log, stderr=log
             )
         deadline = time.monotonic() + 120
-        while not _healthy(port):
+        while not _ok(f"http://127.0.0.1:{port}/healthz"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"alerts did not start; see {log_path}")
             time.sleep(0.1)
-        _measure(settings, c, args, proc)
+        _measure(settings, c, args, [_NotifyHop(settings, {})])
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -278,32 +277,103 @@ def latency(args: argparse.Namespace) -> None:
             drop_schema(conn, settings.database_schema)
 
 
-def _measure(
-    settings: Settings, c: City, args: argparse.Namespace, proc: subprocess.Popen[bytes]
-) -> None:
-    prefix = settings.topic_prefix
-    published: dict[str, float] = {}
-    latencies: list[float] = []
-    done = threading.Event()
+class _Hop:
+    """A listener thread timing each fault's ``open`` alert at one point of the chain."""
 
-    def listener() -> None:
-        with connect(settings, autocommit=True) as conn:
-            listen(conn, settings.database_schema)
-            ready.set()
-            while not done.is_set() or len(latencies) < len(published):
+    def __init__(self, name: str, published: dict[str, float]) -> None:
+        self.name = name
+        self.published = published
+        self.latencies: list[float] = []
+        self.ready = threading.Event()
+        self.stop_at = float("inf")
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"bench-{name}", daemon=True)
+
+    def start(self) -> None:
+        """Start listening; returns once the listener is subscribed."""
+        self._thread.start()
+        if not self.ready.wait(30):
+            raise SystemExit(f"{self.name}: could not subscribe ({self.error})")
+
+    def opened(self, device_id: str | None, got: float) -> None:
+        """An ``open`` event for ``device_id`` arrived at ``got``."""
+        if device_id in self.published:
+            self.latencies.append(got - self.published[device_id])
+
+    def finished(self) -> bool:
+        """Publishing is over and every fault was seen, or the grace time is over too."""
+        if self.stop_at == float("inf"):
+            return False
+        return len(self.latencies) >= len(self.published) or time.time() > self.stop_at
+
+    def join(self) -> None:
+        """Wait for the listener to stop."""
+        self._thread.join(20)
+
+    def _run(self) -> None:
+        try:
+            self.listen()
+        except BaseException as exc:  # reported by start() or in the summary
+            self.error = exc
+            self.ready.set()
+
+    def listen(self) -> None:
+        """Subscribe, set ``ready``, call ``opened`` until ``finished``."""
+        raise NotImplementedError
+
+
+class _NotifyHop(_Hop):
+    """PostgreSQL LISTEN on the schema's alerts channel: what the alerts service commits."""
+
+    def __init__(self, settings: Settings, published: dict[str, float]) -> None:
+        super().__init__("NOTIFY", published)
+        self.settings = settings
+
+    def listen(self) -> None:
+        """LISTEN until every fault's open event arrived."""
+        with connect(self.settings, autocommit=True) as conn:
+            listen(conn, self.settings.database_schema)
+            self.ready.set()
+            while not self.finished():
                 for note in conn.notifies(timeout=0.5):
                     got = time.time()
                     event = parse_event(note.payload)
-                    if event.event is AlertEventType.OPEN and event.device_id in published:
-                        latencies.append(got - published[event.device_id])
-                if done.is_set() and time.time() > stop_waiting:
-                    return
+                    if event.event is AlertEventType.OPEN:
+                        self.opened(event.device_id, got)
 
-    ready = threading.Event()
-    stop_waiting = float("inf")
-    thread = threading.Thread(target=listener, name="bench-listen", daemon=True)
-    thread.start()
-    ready.wait(10)
+
+class _WebSocketHop(_Hop):
+    """A ``/ws/alerts`` client of the API: what an operator's map receives."""
+
+    def __init__(self, url: str, published: dict[str, float]) -> None:
+        super().__init__("/ws/alerts", published)
+        self.url = url
+
+    def listen(self) -> None:
+        """Read frames until every fault's open alert arrived."""
+        with ws_connect(self.url, max_size=None) as ws:
+            first = json.loads(ws.recv(timeout=30))
+            if first.get("type") != "snapshot":
+                raise RuntimeError(f"unexpected first frame {first}")
+            self.ready.set()
+            while not self.finished():
+                try:
+                    text = ws.recv(timeout=0.5)
+                except TimeoutError:
+                    continue
+                got = time.time()
+                frame = json.loads(text)
+                if frame.get("type") == "alert" and frame.get("event") == "open":
+                    alert = frame.get("alert") or {}
+                    self.opened(alert.get("device_id"), got)
+
+
+def _drive(
+    settings: Settings, c: City, args: argparse.Namespace, published: dict[str, float]
+) -> tuple[int, float]:
+    """Publish background traffic at ``args.rate`` with ``args.faults`` lampFailure faults
+    spread over ``args.seconds``; returns (background messages sent, seconds)."""
+    prefix = settings.topic_prefix
     pub = _Publisher(settings)
     try:
         now = time.time()
@@ -336,25 +406,138 @@ def _measure(
             sent += 1
             if time.monotonic() - began > args.seconds:
                 break
-        elapsed = time.monotonic() - began
+        return sent, time.monotonic() - began
     finally:
         pub.close()
-    stop_waiting = time.time() + 10
-    done.set()
-    thread.join(15)
-    lat = sorted(latencies)
-    if not lat:
-        raise SystemExit("no alert events received")
-    q = statistics.quantiles(lat, n=100, method="inclusive")
+
+
+def _measure(settings: Settings, c: City, args: argparse.Namespace, hops: list[_Hop]) -> None:
+    published = hops[0].published
+    for hop in hops:
+        hop.start()
+    sent, elapsed = _drive(settings, c, args, published)
+    for hop in hops:
+        hop.stop_at = time.time() + 10
+    for hop in hops:
+        hop.join()
     print(
         f"background {sent / elapsed:.0f} msg/s for {elapsed:.0f} s "
         f"({len(c.lights)} lights, {len(c.buses)} buses, {len(c.trucks)} trucks registered)"
     )
-    print(f"faults {len(published)}, open events {len(lat)}")
-    print(
-        f"fault publish -> NOTIFY: p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, "
-        f"p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms"
+    for hop in hops:
+        lat = sorted(hop.latencies)
+        if not lat:
+            raise SystemExit(f"no alert events received on {hop.name} ({hop.error})")
+        q = statistics.quantiles(lat, n=100, method="inclusive")
+        print(
+            f"fault publish -> {hop.name}: {len(lat)} of {len(published)} faults, "
+            f"p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, "
+            f"p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms"
+        )
+
+
+# -- the whole chain, to the operator's WebSocket -----------------------------------------------
+
+
+class _Services:
+    """``python -m ingest``, ``python -m alerts`` and ``python -m api`` as child processes on
+    one throwaway schema and topic prefix; stopped with SIGTERM on exit."""
+
+    def __init__(self, settings: Settings, env: dict[str, str], log_dir: Path) -> None:
+        self.settings = settings
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *argv: str) -> None:
+        """Start ``python -m <argv>`` with its output in ``<log_dir>/<name>.log``."""
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", *argv], env=self.env, stdout=log, stderr=log
+            )
+
+    def wait_ready(self, name: str, url: str, timeout: float = 120.0) -> None:
+        """Until ``url`` answers 200 (the service's health or readiness endpoint)."""
+        deadline = time.monotonic() + timeout
+        while not _ok(url):
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not become ready; see {self.log_dir}/{name}.log")
+            time.sleep(0.1)
+
+    def __enter__(self) -> _Services:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
+
+
+def chain(args: argparse.Namespace) -> None:
+    """Fault publish -> ``open`` frame on ``/ws/alerts``, through the real services."""
+    tag = uuid.uuid4().hex[:8]
+    ingest_port, alerts_port, api_port = args.port, args.port + 1, args.port + 2
+    settings = Settings().model_copy(
+        update={
+            "database_schema": f"bench_{tag}",
+            "topic_prefix": f"bench/{tag}/v1",
+            "ingest_share_group": f"bench{tag}",
+            "ingest_http_port": ingest_port,
+            # The broker forgets the benchmark's sessions soon after it ends.
+            "ingest_session_expiry_s": 300,
+        }
     )
+    env = _env(settings, alerts_port) | {
+        "RASD_ALERTS_SESSION_EXPIRY_S": "300",
+        "RASD_API_PORT": str(api_port),
+    }
+    c = city(args.lights, args.buses, args.trucks)
+    migrate(settings)
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with connect(settings, autocommit=True) as conn:
+            upsert_devices(conn, c.records())
+        with _Services(settings, env, log_dir) as services:
+            services.start("ingest", "ingest")
+            services.start("alerts", "alerts")
+            services.start("api", "api")
+            services.wait_ready("ingest", f"http://127.0.0.1:{ingest_port}/healthz")
+            services.wait_ready("alerts", f"http://127.0.0.1:{alerts_port}/healthz")
+            services.wait_ready("api", f"http://127.0.0.1:{api_port}/readyz")
+            create = ["tokens", "create", "--role", "operator", "--label", "alerts-bench"]
+            token = subprocess.run(
+                [sys.executable, "-m", "api", *create],
+                env=env,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout.strip()
+            published: dict[str, float] = {}
+            url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+            _measure(
+                settings,
+                c,
+                args,
+                [_NotifyHop(settings, published), _WebSocketHop(url, published)],
+            )
+    finally:
+        with connect(settings, autocommit=True) as conn:
+            drop_schema(conn, settings.database_schema)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,23 +548,23 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("throughput", "latency"):
+    for name in ("throughput", "latency", "chain"):
         p = sub.add_parser(name)
         p.add_argument("--lights", type=int, default=72_000)
         p.add_argument("--buses", type=int, default=250)
         p.add_argument("--trucks", type=int, default=120)
     sub.choices["throughput"].add_argument("--minutes", type=float, default=15.0)
-    lat = sub.choices["latency"]
-    lat.add_argument("--faults", type=int, default=200)
-    lat.add_argument("--rate", type=float, default=110.0, help="background messages/s")
-    lat.add_argument("--seconds", type=float, default=60.0)
-    lat.add_argument("--port", type=int, default=9199)
-    lat.add_argument("--log", default="/tmp/rasd-alerts-bench.log")
+    for name in ("latency", "chain"):
+        lat = sub.choices[name]
+        lat.add_argument("--faults", type=int, default=200)
+        lat.add_argument("--rate", type=float, default=110.0, help="background messages/s")
+        lat.add_argument("--seconds", type=float, default=60.0)
+        lat.add_argument("--port", type=int, default=9199, help="first of the ports used")
+    sub.choices["latency"].add_argument("--log", default="/tmp/rasd-alerts-bench.log")
+    sub.choices["chain"].add_argument("--log-dir", default="/tmp/rasd-alerts-bench-chain")
     args = parser.parse_args(argv)
-    if args.command == "throughput":
-        throughput(args)
-    else:
-        latency(args)
+    commands = {"throughput": throughput, "latency": latency, "chain": chain}
+    commands[args.command](args)
     return 0
 
 

@@ -31,6 +31,13 @@ class Catalog:
         for asset in assets:
             self.assets[asset.device_id] = asset
 
+    def retain(self, device_ids: set[str]) -> list[str]:
+        """Forget devices no longer registered (taken out of service); returns their ids."""
+        gone = [d for d in self.assets if d not in device_ids]
+        for device_id in gone:
+            del self.assets[device_id]
+        return gone
+
     def set_routes(self, routes: Mapping[str, Sequence[LatLon]]) -> None:
         """Replace every route polyline."""
         self.routes = {name: Polyline(points) for name, points in routes.items() if points}

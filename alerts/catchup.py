@@ -6,7 +6,11 @@
    receipt order, the engine clock following the replayed receipt times, so per-device state
    (runs, timers, groups, last-heard times) is rebuilt and every condition that arose while
    the worker was down is found, with the same open and close times as a live run.
-3. The effects are applied idempotently: alerts the previous run already opened or resolved
+3. Devices the replay did not hear from (silent since before the window, or never heard
+   at all) get their silence clocks from the latest-reading tables (``light_latest``,
+   ``vehicle_latest``) or, never heard, from their registration: a device silent since before
+   the service's first start is reported too.
+4. The effects are applied idempotently: alerts the previous run already opened or resolved
    are recognised (``telemetry.storage.alerts.open_alert`` checks the episode), so replaying
    opens no duplicate.
 """
@@ -28,7 +32,7 @@ from alerts.partition import Partition, partition_key
 from alerts.rules.outage import CIRCUIT_OUTAGE, DISTRICT_OUTAGE
 from alerts.store import Applied, apply, utc
 from telemetry.storage.alerts import Alert, load_checkpoint, unresolved_alerts, unresolved_members
-from telemetry.storage.assets import stored_readings
+from telemetry.storage.assets import last_heard, stored_readings
 
 log = structlog.get_logger("alerts.catchup")
 
@@ -51,6 +55,7 @@ class CatchUpReport:
 
     restored: int = 0
     replayed: int = 0
+    seeded: int = 0  # silence clocks started from the latest-reading tables
     skipped: int = 0
     lights_from: float = 0.0
     positions_from: float = 0.0
@@ -107,6 +112,11 @@ def rebuild(
         report.replayed += 1
         if report.replayed % apply_every == 0:
             _merge(report.applied, apply(write, engine.take()))
+    # Devices the replay did not hear from (silent since before the window, or never heard):
+    # their silence clocks start from what the database last heard, or their registration.
+    report.seeded = engine.seed_silence(
+        d for d in last_heard(read) if partition.owns(d.device_id, assets.get(d.device_id))
+    )
     # Judge silences only up to the newest stored receipt: if the ingestor was down too, what
     # came after is still queued in the broker, and ticking to `now` would call every device
     # silent. The live loop ticks on once that backlog is drained (see alerts.worker).
@@ -118,6 +128,7 @@ def rebuild(
         "caught_up",
         restored=report.restored,
         replayed=report.replayed,
+        seeded=report.seeded,
         lights_from=utc(report.lights_from).isoformat(),
         positions_from=utc(report.positions_from).isoformat(),
         changes=dict(report.applied.changes),

@@ -4,12 +4,20 @@ another). Both are documented in docs/alerts.md."""
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Final, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import ConfigError
@@ -95,12 +103,30 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _increasing(hours: list[float]) -> list[float]:
+    if any(b <= a for a, b in itertools.pairwise(hours)):
+        raise ValueError("escalation levels must come at increasing times")
+    return hours
+
+
+EscalationHours = Annotated[list[NonNegative], AfterValidator(_increasing)]
+
+
 class KindPolicy(_Section):
-    """Severity, SLA and clear hold of one alert kind."""
+    """Severity, SLA, escalation levels and clear hold of one alert kind."""
 
     severity: Severity
     sla_hours: Positive | None = None
+    # Hours after the SLA breach at which each escalation level falls due (None: the
+    # [escalation] default).
+    escalate_after_hours: EscalationHours | None = None
     clear_hold_s: NonNegative | None = None  # None: lifecycle.clear_hold_s
+
+
+class EscalationThresholds(_Section):
+    """Escalation levels of kinds that set none: hours after the SLA breach (level 1 first)."""
+
+    after_sla_hours: EscalationHours = Field(default=[0.0, 24.0], min_length=1)
 
 
 class LifecycleThresholds(_Section):
@@ -177,6 +203,7 @@ class Thresholds(_Section):
     """Everything the rules need to decide; loaded from the thresholds TOML file."""
 
     lifecycle: LifecycleThresholds = LifecycleThresholds()
+    escalation: EscalationThresholds = EscalationThresholds()
     lights: LightThresholds = LightThresholds()
     outage: OutageThresholds = OutageThresholds()
     vehicles: VehicleThresholds = VehicleThresholds()
@@ -198,6 +225,18 @@ class Thresholds(_Section):
     def policy(self, kind: str) -> KindPolicy:
         """Severity and SLA of ``kind`` (TALQ faults without an entry use ``default_fault``)."""
         return self.kinds.get(kind, self.default_fault)
+
+    def escalation_times(self, kind: str, opened: float) -> tuple[float, ...]:
+        """When each escalation level of an alert of ``kind`` opened at ``opened`` falls due
+        (epoch seconds, in order); none without an SLA."""
+        policy = self.policy(kind)
+        if policy.sla_hours is None:
+            return ()
+        due = opened + policy.sla_hours * 3600.0
+        hours = policy.escalate_after_hours
+        if hours is None:
+            hours = self.escalation.after_sla_hours
+        return tuple(due + h * 3600.0 for h in hours)
 
     def clear_hold_s(self, kind: str) -> float:
         """How long a condition must stay clear before its alert resolves."""

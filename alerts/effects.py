@@ -58,6 +58,7 @@ class Raise:
     summary: str
     details: Mapping[str, Any] = field(default_factory=dict)
     members: tuple[Member, ...] = ()
+    escalations: tuple[float, ...] = ()  # when each escalation level falls due
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from alerts.rules.silence import SilentLightRule, VehicleOfflineRule
 from alerts.rules.speeding import SpeedingRule
 from alerts.rules.tracker import TrackerRule
 from telemetry.storage.alerts import Alert, AlertMember
+from telemetry.storage.assets import LastHeard
 from telemetry.topics import Fleet
 
 
@@ -134,6 +135,23 @@ class Engine:
             self.life.forget(key)
         return dropped
 
+    def seed_silence(self, devices: Iterable[LastHeard]) -> int:
+        """Start the silence clocks of devices not heard during catch-up from what the database
+        last heard from them (lights never heard: from their registration), so a device silent
+        since before this start is reported too. Returns how many were seeded."""
+        seeded = 0
+        moving_kmh = self.thresholds.vehicles.moving_kmh
+        for d in devices:
+            if d.fleet is Fleet.LIGHT:
+                since = d.received_at or d.registered_at
+                seeded += self.silent.seed(d.device_id, since.timestamp())
+            elif d.received_at is not None and d.fix_time is not None:
+                assert d.lat is not None and d.lon is not None
+                moving = d.speed_kmh is not None and d.speed_kmh >= moving_kmh
+                fix = (d.fix_time.timestamp(), d.lat, d.lon, moving)
+                seeded += self.offline.seed(d.device_id, d.received_at.timestamp(), fix)
+        return seeded
+
     def begin(self, observed_from: float) -> None:
         """Declare that readings are complete from ``observed_from`` on (catch-up start)."""
         self.collection.observed_from = observed_from
@@ -192,7 +210,10 @@ class Engine:
         last = self._last_fix.get(device)
         if last is not None and position.ts <= last[0]:
             # Duplicate, overtaken or redelivered after a restart: device-time rules need fixes
-            # in order, and an old fix is no sign the tracker is online now.
+            # in order, and an old fix is no sign the tracker is online now. It still shows
+            # where a truck stopped, which is all a collection round needs.
+            if position.ts < last[0]:
+                self.collection.late(position, self.catalog.assets.get(device))
             return
         self.offline.heard(device, self.now)
         asset = self.catalog.assets.get(device)

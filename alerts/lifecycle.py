@@ -95,6 +95,7 @@ class Lifecycle:
                 summary,
                 dict(details or {}),
                 members,
+                self.thresholds.escalation_times(key.kind, at),
             )
         )
 

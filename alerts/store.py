@@ -64,6 +64,7 @@ def new_alert(effect: Raise) -> NewAlert:
         lon=s.lon,
         sla_due_at=None if effect.sla_due is None else utc(effect.sla_due),
         members=[_member(m) for m in effect.members],
+        escalate_at=[utc(t) for t in effect.escalations],
     )
 
 

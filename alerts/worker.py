@@ -34,7 +34,12 @@ from telemetry.decoding import Limits, MessageDecoder
 from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
 from telemetry.storage.alerts import escalate_due, unresolved_keys
-from telemetry.storage.assets import assets_changed_since, collection_rounds, route_shapes
+from telemetry.storage.assets import (
+    assets_changed_since,
+    collection_rounds,
+    registered_ids,
+    route_shapes,
+)
 from telemetry.topics import Fleet, device_id_of
 
 log = structlog.get_logger("alerts.worker")
@@ -186,7 +191,12 @@ class Worker:
         return delay
 
     def _refresh(self, conn: psycopg.Connection) -> None:
+        registered = registered_ids(conn)
         assets, self._assets_since = assets_changed_since(conn, self._assets_since)
+        # Deleted from the registry (out of service): no more silence alerts for it.
+        gone = self.catalog.retain(registered)
+        if gone:
+            log.info("devices_unregistered", devices=gone[:20], count=len(gone))
         self.catalog.update_assets(assets)
         self._fleets.update((a.device_id, a.fleet) for a in assets)
         self.catalog.set_routes(route_shapes(conn))

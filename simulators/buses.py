@@ -9,7 +9,7 @@ from simulators.clock import is_ramadan, local_midnight, local_seconds_of_day, u
 from simulators.messages import Message, position_json
 from simulators.motion import Leg, drive, stay
 from simulators.routes import Line
-from simulators.scenario import Scenario
+from simulators.scenario import BusConfig, Scenario
 from simulators.timestamps import rfc3339_offset
 from simulators.tracker import Tracker, poisson
 
@@ -22,6 +22,13 @@ def hhmm_seconds(text: str) -> float:
     """``"06:00"`` -> seconds after midnight."""
     hours, minutes = text.split(":")
     return int(hours) * 3600.0 + int(minutes) * 60.0
+
+
+def round_trip_s(line: Line, config: BusConfig) -> float:
+    """The planned time of one round trip, layovers included: buses of a line leave the
+    terminus this divided by their count apart (the scheduled headway)."""
+    layover = sum(config.layover_min) / 2 * 60
+    return 2 * (line.length_m / _COMMERCIAL_MS + layover)
 
 
 class Bus(Tracker):
@@ -47,8 +54,7 @@ class Bus(Tracker):
         self._stop_points = [line.shape.at(d)[:2] for d in line.stop_distances]
         self._back_points = self._stop_points[::-1]
         self._route_json = json.dumps(line.line_id)
-        layover = sum(self.config.layover_min) / 2 * 60
-        cycle = 2 * (length / _COMMERCIAL_MS + layover)
+        cycle = round_trip_s(line, self.config)
         self._stagger = cycle * index / max(1, count)  # even headways at the morning start
         self._service_start = hhmm_seconds(self.config.service_start)
         self._service_end = hhmm_seconds(self.config.service_end)
@@ -136,7 +142,7 @@ class Bus(Tracker):
     def step(self, now: float, out: list[Message]) -> None:
         """Record (and send) one fix at ``now`` and schedule the next."""
         t = int(now)
-        state = self.itinerary.state_at(t)
+        state = self.true_state(t)
         config = self.config
         interval = self.interval(
             t, state, config.report_moving_s, config.report_stopped_s, config.report_parked_s

@@ -1,4 +1,4 @@
-"""``python -m simulators``: run, record, replay, registry, scenarios."""
+"""``python -m simulators``: run, record, replay, registry, network, scenarios."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from simulators.devices import build_devices, registry_records
 from simulators.engine import Engine, Shard
 from simulators.errors import SimulatorError
 from simulators.messages import Message
+from simulators.network import network_file
 from simulators.outputs import MqttSink, RecordSink, Sink, StdoutSink
 from simulators.publish import MqttPublisher
 from simulators.record import BrokerRecorder, Header, RecordingWriter, read_recording
@@ -113,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     registry = sub.add_parser("registry", help="write the devices CSV of a scenario")
     registry.add_argument("scenario")
     registry.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
+
+    network = sub.add_parser(
+        "network",
+        help="write the network file (lines, stops, headways, truck rounds) of a scenario, "
+        "for python -m alerts routes import",
+    )
+    network.add_argument("scenario")
+    network.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
 
     sub.add_parser("scenarios", help="list the shipped scenarios")
     return parser
@@ -329,10 +338,32 @@ def _registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    data = network_file(scenario, build_devices(scenario))
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, "utf-8")
+        print(
+            f"{len(data['routes'])} lines, {len(data['stops'])} stops and "
+            f"{len(data['rounds'])} rounds written to {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one simulators command; returns the process exit code."""
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "record": _record, "replay": _replay, "registry": _registry}
+    commands = {
+        "run": _run,
+        "record": _record,
+        "replay": _replay,
+        "registry": _registry,
+        "network": _network,
+    }
     try:
         if args.command == "scenarios":
             print("\n".join(shipped_scenarios()))

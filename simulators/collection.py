@@ -21,6 +21,8 @@ class TruckKind(StrEnum):
     WASHER = "washer"
 
 
+#: The kinds that do collection rounds (hook-lifts haul, washers wash).
+COLLECTING: Final = frozenset({TruckKind.COMPACTOR, TruckKind.SATELLITE})
 #: (kind, share): 55 % compactors, 30 % satellites, 15 % hook-lift or washer [A].
 TRUCK_MIX: Final = (
     (TruckKind.COMPACTOR, 0.55),
@@ -41,9 +43,41 @@ _DEFAULT_SPREAD_M: Final = 1_400.0
 
 @dataclass(frozen=True, slots=True)
 class Round:
-    """The collection sites of one truck, in visiting order."""
+    """The sites of one truck's sector in visiting order, and the fixed round cut from them.
+
+    ``labels`` name the sites (``GUE-0017``: district code and number, unique in the city).
+    A collecting truck visits the first ``sum(trips)`` sites every night, ``trips[k]`` of them
+    before its k-th run to the transfer station; other trucks have no trips.
+    """
 
     sites: tuple[LatLon, ...]
+    labels: tuple[str, ...] = ()
+    trips: tuple[int, ...] = ()
+
+    @property
+    def points(self) -> tuple[LatLon, ...]:
+        """The sites of the nightly collection round, in visiting order (seq = index)."""
+        return self.sites[: sum(self.trips)]
+
+    def with_trips(self, per_trip: list[int]) -> Round:
+        """This sector with a fixed round of ``per_trip`` sites per trip (cut to the sector)."""
+        trips: list[int] = []
+        left = len(self.sites)
+        for n in per_trip:
+            take = min(n, left)
+            trips.append(take)
+            left -= take
+        return Round(self.sites, self.labels, tuple(trips))
+
+
+def round_point(round_: Round, point: str) -> int | None:
+    """The seq of a round point given as its seq (``"3"``) or its label (``"GUE-0017"``)."""
+    points = round_.points
+    if point.isdigit():
+        seq = int(point)
+        return seq if seq < len(points) else None
+    labels = round_.labels[: len(points)]
+    return labels.index(point) if point in labels else None
 
 
 def truck_kinds(count: int) -> list[TruckKind]:
@@ -90,9 +124,11 @@ def district_rounds(layout_seed: int, district: District, trucks: int) -> list[R
     """Sites of one district cut into ``trucks`` sectors (by bearing), each a nearest-first tour."""
     if trucks <= 0:
         return []
-    lat0, lon0 = DISTRICT_BY_NAME[district].centroid
+    info = DISTRICT_BY_NAME[district]
+    lat0, lon0 = info.centroid
     sites = _site(layout_seed, district, trucks * _SITES_PER_TRUCK)
     sites.sort(key=lambda p: math.atan2(p[0] - lat0, p[1] - lon0))
+    label = {p: f"{info.code}-{n + 1:04d}" for n, p in enumerate(sites)}
     rounds = []
     for k in range(trucks):
         sector = sites[k * _SITES_PER_TRUCK : (k + 1) * _SITES_PER_TRUCK]
@@ -104,5 +140,5 @@ def district_rounds(layout_seed: int, district: District, trucks: int) -> list[R
             nxt = min(left, key=lambda p: (p[0] - here[0]) ** 2 + ((p[1] - here[1]) * 0.85) ** 2)
             left.remove(nxt)
             tour.append(nxt)
-        rounds.append(Round(tuple(tour)))
+        rounds.append(Round(tuple(tour), tuple(label[p] for p in tour)))
     return rounds

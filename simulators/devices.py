@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from simulators.city import DEPOTS, DISTRICT_BY_NAME, DISTRICTS, District
 from simulators.collection import (
     ARMA_DISTRICTS,
+    COLLECTING,
     Round,
     TruckKind,
     district_rounds,
@@ -17,6 +18,7 @@ from simulators.errors import ScenarioError
 from simulators.lights_layout import TECH_NAMES, LightLayout, build_light_layout, district_counts
 from simulators.routes import LINES, allocate_buses
 from simulators.scenario import Scenario
+from simulators.seeds import py_rng
 from telemetry.registry import DeviceRecord
 from telemetry.topics import Fleet
 
@@ -85,8 +87,21 @@ def _trucks(scenario: Scenario) -> list[TruckSpec]:
             for round_ in rounds:
                 number += 1
                 device_id = f"T-{OPERATOR_CODES[operator]}-{number:03d}"
-                specs.append(TruckSpec(device_id, operator, district, kinds[number - 1], round_))
+                kind = kinds[number - 1]
+                if kind in COLLECTING:
+                    round_ = _fixed_round(scenario, device_id, round_)
+                specs.append(TruckSpec(device_id, operator, district, kind, round_))
     return specs
+
+
+def _fixed_round(scenario: Scenario, device_id: str, sector: Round) -> Round:
+    """The same round every night: per-trip site counts drawn once from ``layout_seed``, so
+    the round (and the network file describing it) depends on the scenario, not the run."""
+    rng = py_rng(scenario.layout_seed, device_id, "round")
+    config = scenario.trucks
+    return sector.with_trips(
+        [rng.randint(*config.points_per_round) for _ in range(config.trips_per_shift)]
+    )
 
 
 def _lights(scenario: Scenario) -> LightLayout:

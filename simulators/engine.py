@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from simulators.buses import Bus
+from simulators.collection import round_point
 from simulators.devices import CityDevices, build_devices
 from simulators.errors import ScenarioError
 from simulators.events import EventTarget, Script, ScriptedEvent, resolve
@@ -63,12 +64,15 @@ class _VehicleTarget:
         self.tracker = tracker
 
     def apply(self, event: ScriptedEvent, out: list[Message]) -> None:
-        """GPS or communication loss from ``event.at`` to ``event.end``."""
+        """GPS or communication loss, a stop or a detour from ``event.at`` to ``event.end``."""
         end = math.inf if event.end is None else event.end
-        if event.action == "gps_loss":
-            self.tracker.gps_loss(event.at, end)
-        else:
-            self.tracker.comm_loss(event.at, end)
+        actions = {
+            "gps_loss": self.tracker.gps_loss,
+            "comm_loss": self.tracker.comm_loss,
+            "idle": self.tracker.idle,
+            "detour": self.tracker.detour,
+        }
+        actions[event.action](event.at, end)
 
 
 class _LightTarget:
@@ -163,7 +167,9 @@ class Engine:
             if kind is None:
                 raise ScenarioError(f"event target {spec.target!r} is not a device or circuit")
             event = resolve(spec, self.start, kind)
-            if kind in ("bus", "truck"):
+            if event.action == "skip_collection":
+                self._skip(event)
+            elif kind in ("bus", "truck"):
                 vehicle = self.vehicles.get(spec.target)
                 if vehicle is not None:
                     events.append((event, _VehicleTarget(vehicle)))
@@ -172,6 +178,20 @@ class Engine:
             ):
                 events.append((event, _LightTarget(self.lights)))
         return events
+
+    def _skip(self, event: ScriptedEvent) -> None:
+        """Tell a truck, before it plans its shifts, which round point to leave out."""
+        spec = next(t for t in self.devices.trucks if t.device_id == event.target)
+        seq = round_point(spec.round, event.point or "")
+        if seq is None:
+            raise ScenarioError(
+                f"event on {event.target}: skip_collection {event.point!r} is not a point of "
+                f"its round (seq 0-{len(spec.round.points) - 1} or a label such as "
+                f"{spec.round.labels[0] if spec.round.points else 'none: it has no round'})"
+            )
+        truck = self.vehicles.get(event.target)
+        if isinstance(truck, Truck):
+            truck.skip_collection(event.at, seq)
 
     def messages(self) -> Iterator[Message]:
         """Every message with ``start <= at < end``, in send order."""

@@ -20,7 +20,10 @@ LIGHT_ALIASES: Final = {
     "comm_loss": "communicationFailure",
     "day_burning": "lampUnexpectedOn",
 }
-VEHICLE_ACTIONS: Final = ("gps_loss", "comm_loss")
+#: Light actions that change the lamp without the controller noticing (no TALQ alarm).
+SILENT_LIGHT_ACTIONS: Final = ("stuck_on",)
+VEHICLE_ACTIONS: Final = ("gps_loss", "comm_loss", "idle", "detour")
+TRUCK_ACTIONS: Final = (*VEHICLE_ACTIONS, "skip_collection")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class ScriptedEvent:
     target: str
     action: str
     detail: str
+    point: str | None = None  # skip_collection: a round point's seq or label
 
 
 def resolve_at(text: str, start: float) -> float:
@@ -57,10 +61,17 @@ def resolve(spec: EventSpec, start: float, kind: str) -> ScriptedEvent:
     """Check an event against its target kind (light, circuit, bus, truck) and time it."""
     action = spec.action
     if kind in ("bus", "truck"):
-        if action not in VEHICLE_ACTIONS:
+        allowed = TRUCK_ACTIONS if kind == "truck" else VEHICLE_ACTIONS
+        if action not in allowed:
             raise ScenarioError(
-                f"event on {spec.target}: a vehicle can have {', '.join(VEHICLE_ACTIONS)}, "
-                f"not {action!r}"
+                f"event on {spec.target}: a {kind} can have {', '.join(allowed)}, not {action!r}"
+            )
+        if action == "idle" and spec.duration is None:
+            raise ScenarioError(f"event on {spec.target}: idle needs a duration, e.g. 45m")
+        if (spec.point is None) != (action != "skip_collection"):
+            raise ScenarioError(
+                f"event on {spec.target}: skip_collection names a round point (its seq or "
+                "label), and only skip_collection does"
             )
     elif kind == "circuit":
         if LIGHT_ALIASES.get(action, action) != "supplyLoss":
@@ -68,14 +79,17 @@ def resolve(spec: EventSpec, start: float, kind: str) -> ScriptedEvent:
         action = "supplyLoss"
     else:
         action = LIGHT_ALIASES.get(action, action)
-        if action not in FAULT_NAMES:
+        if action not in FAULT_NAMES and action not in SILENT_LIGHT_ACTIONS:
             raise ScenarioError(
                 f"event on {spec.target}: {spec.action!r} is not a TALQ fault "
-                f"({', '.join(FAULT_NAMES)}) nor one of {', '.join(LIGHT_ALIASES)}"
+                f"({', '.join(FAULT_NAMES)}) nor one of "
+                f"{', '.join((*LIGHT_ALIASES, *SILENT_LIGHT_ACTIONS))}"
             )
     at = resolve_at(spec.at, start)
     end = None if spec.duration is None else at + parse_duration(spec.duration)
-    return ScriptedEvent(at, end, spec.target, action, spec.detail or f"scripted {spec.action}")
+    point = None if spec.point is None else str(spec.point)
+    detail = spec.detail or f"scripted {spec.action}"
+    return ScriptedEvent(at, end, spec.target, action, detail, point)
 
 
 class EventTarget(Protocol):

@@ -114,5 +114,8 @@ SCRIPTED_EFFECT: Final[dict[str, Effect]] = {
     "powerFactorTooLow": Effect.PF_LOW,
     "supplyLoss": Effect.SUPPLY,
     "communicationFailure": Effect.COMM,
+    "stuck_on": Effect.DAY_BURN,
 }
+#: Scripted effects the controller does not detect: the lamp changes, no fault is sent.
+UNREPORTED: Final = frozenset({"stuck_on"})
 SUMMER_MONTHS: Final = (6, 7, 8)  # Marrakech above 45 C [A]

@@ -18,13 +18,13 @@ import numpy.typing as npt
 from simulators.city import DISTRICTS, District
 from simulators.clock import utc_offset_s
 from simulators.dimming import medina_levels, street_levels
-from simulators.light_faults import SCRIPTED_EFFECT, Effect
+from simulators.light_faults import SCRIPTED_EFFECT, UNREPORTED, Effect
 from simulators.lights_layout import FLOOD, HPS, LED, LightLayout
 from simulators.messages import Message, compact_json
 from simulators.scenario import Scenario
 from simulators.seeds import np_rng
-from simulators.solar import SUNRISE_ELEVATION_DEG, sin_elevation
 from simulators.timestamps import rfc3339_utc
+from telemetry.solar import SUNRISE_ELEVATION_DEG, sin_elevation
 from telemetry.topics import Channel, Fleet, topic_name
 
 FloatArray = npt.NDArray[np.float64]
@@ -140,7 +140,9 @@ class LightFleet:
     ) -> tuple[BoolArray, FloatArray, FloatArray]:
         """(on, level %, power W) of lights ``idx`` (rows) at minute starts ``minutes`` (cols)."""
         times = minutes[None, :]
-        sin_el = sin_elevation(times, self._sin_lat[idx], self._cos_lat[idx], self._lon_col[idx])
+        sin_el = sin_elevation(
+            times, self._sin_lat[idx], self._cos_lat[idx], self._lon_col[idx], np.cos, np.sin
+        )
         night = sin_el < self._sin_threshold[idx]
         lit = (night | (self.day_burn[idx] > 0)[:, None]) & (
             (self.dark[idx] == 0) & (self.supply_lost[idx] == 0)
@@ -313,7 +315,8 @@ class LightFleet:
             self._apply(i, effect, 1, t)
         else:
             self._apply(i, effect, 1, t)
-            self._alarm(i, t, fault, True, detail, out)
+            if fault not in UNREPORTED:
+                self._alarm(i, t, fault, True, detail, out)
         if end is not None:
             heapq.heappush(self._ends, (float(math.ceil(end)), next(self._order), token, fault, i))
         return token
@@ -342,7 +345,8 @@ class LightFleet:
                 else:  # powered down meanwhile: told when the mains come back
                     self._pending.setdefault(i, []).extend(episode)
             return
-        self._alarm(i, t, fault, False, "cleared", out)
+        if fault not in UNREPORTED:
+            self._alarm(i, t, fault, False, "cleared", out)
         if effect is Effect.SUPPLY and self._reachable(i):
             self._flush_pending(i, t, [], out)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from simulators.geometry import Polyline, haversine_m
@@ -66,6 +66,29 @@ class Itinerary:
         self._legs: deque[Leg] = deque()
         self._planner = planner
         self._heading = 0.0
+
+    def hold(self, at: float, seconds: float) -> None:
+        """Stand still from ``at`` for ``seconds`` where the vehicle is then; everything
+        planned after ``at`` happens ``seconds`` later."""
+        legs = self._legs
+        while not legs or legs[-1].t1 <= at:
+            legs.extend(self._planner())
+        held: deque[Leg] = deque()
+        for leg in legs:
+            if leg.t1 <= at:
+                held.append(leg)
+            elif leg.t0 >= at:
+                held.append(replace(leg, t0=leg.t0 + seconds, t1=leg.t1 + seconds))
+            elif leg.path is None:
+                held.append(replace(leg, t1=leg.t1 + seconds))
+            else:
+                frac = (at - leg.t0) / (leg.t1 - leg.t0)
+                d = leg.d0 + (leg.d1 - leg.d0) * frac
+                lat, lon, _ = leg.path.at(d)
+                held.append(replace(leg, t1=at, d1=d))
+                held.append(stay(at, seconds, lat, lon))
+                held.append(replace(leg, t0=at + seconds, t1=leg.t1 + seconds, d0=d))
+        self._legs = held
 
     def state_at(self, t: float) -> State:
         """The true position, speed and heading at ``t`` (never earlier than a previous call)."""

@@ -44,12 +44,16 @@ class TruckConfig(_Section):
     report_moving_s: Positive = 30.0
     report_stopped_s: Positive = 300.0
     report_parked_s: Positive = 3600.0
+    # Emptying bins at a round point: one record per lift cycle (PTO input events).
+    report_working_s: Positive = 10.0
     send_period_s: Positive = 120.0  # store-and-forward batches [S]
     max_batch: int = Field(default=100, ge=1, le=1000)
     shift_start: str = "21:00"
     shift_end: str = "04:00"
     washdown_start: str = "05:00"
-    points_per_round: tuple[int, int] = (15, 25)
+    # A collecting truck's fixed round: trips_per_shift trips of points_per_round sites each
+    # (one count per truck and trip, drawn from layout_seed: the same round every night).
+    points_per_round: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (15, 25)
     trips_per_shift: int = Field(default=2, ge=1, le=4)
 
 
@@ -123,13 +127,17 @@ class DefectConfig(_Section):
 
 
 class EventSpec(_Section):
-    """A scripted event: ``at`` is ``HH:MM`` local, ``+10m`` after start, or ISO date-time."""
+    """A scripted event: ``at`` is ``HH:MM`` local, ``+10m`` after start, or ISO date-time.
+
+    ``point`` names the round point of ``skip_collection``: its seq (0-based) or its label.
+    """
 
     at: str
     target: str
     action: str
     duration: str | float | None = None
     detail: str | None = Field(default=None, max_length=512)
+    point: str | int | None = None
 
 
 class Scenario(_Section):
@@ -162,14 +170,19 @@ class Scenario(_Section):
         return round(count * self.scale)
 
 
+#: Actions whose fourth word names a round point, not a duration.
+POINT_ACTIONS: Final = ("skip_collection",)
+
+
 def parse_event_line(line: str) -> dict[str, Any]:
-    """``"00:10 L-MED-00042 lampFailure 2h"`` -> the fields of an ``EventSpec``."""
+    """``"00:10 L-MED-00042 lampFailure 2h"`` or ``"+10m T-ARM-001 skip_collection 3"`` ->
+    the fields of an ``EventSpec``."""
     parts = line.split()
     if len(parts) not in (3, 4):
-        raise ValueError(f"event {line!r}: write 'AT TARGET ACTION [DURATION]'")
+        raise ValueError(f"event {line!r}: write 'AT TARGET ACTION [DURATION | POINT]'")
     event: dict[str, Any] = {"at": parts[0], "target": parts[1], "action": parts[2]}
     if len(parts) == 4:
-        event["duration"] = parts[3]
+        event["point" if parts[2] in POINT_ACTIONS else "duration"] = parts[3]
     return event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+from simulators.geometry import offset
 from simulators.gps_defects import COVERAGE_GAP, Receiver, Uplink
 from simulators.messages import Message, defect_label
 from simulators.motion import Itinerary, Leg, State
@@ -23,8 +24,15 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
+#: How far off its line a scripted detour takes a vehicle, and how long it takes to get there.
+DETOUR_M = 400.0
+_DETOUR_RAMP_S = 60.0
+
+
 class Tracker:
     """Base of simulated vehicles; subclasses plan legs and write records."""
+
+    _plan_t: float  # where the subclass's planner continues (shifted by ``hold``)
 
     def __init__(
         self,
@@ -48,6 +56,7 @@ class Tracker:
         self.itinerary = Itinerary(self.plan)
         self.seq = py_rng(seed, device_id, "seq").randrange(0, 1_000_000)
         self.next_time = float(math.ceil(start))
+        self._detours: list[tuple[float, float]] = []
 
     def plan(self) -> list[Leg]:
         """More legs after the last planned one."""
@@ -64,6 +73,32 @@ class Tracker:
     def comm_loss(self, start: float, end: float) -> None:
         """Scripted: records are kept on board from ``start`` and flushed at ``end``."""
         self.uplink.force_gap(start, end)
+
+    def idle(self, start: float, end: float) -> None:
+        """Scripted: stand still where it is from ``start`` to ``end``, then carry on late."""
+        self.itinerary.hold(start, end - start)
+        self._plan_t += end - start
+
+    def detour(self, start: float, end: float) -> None:
+        """Scripted: drive a parallel street ``DETOUR_M`` to the left from ``start`` to ``end``."""
+        self._detours.append((start, end))
+
+    def true_state(self, t: float) -> State:
+        """Where the vehicle is at ``t``: its itinerary, moved aside while on a detour."""
+        state = self.itinerary.state_at(t)
+        for start, end in self._detours:
+            if start <= t < end:
+                # Pull out and back in over a minute, so no fix looks like a teleport.
+                share = min(1.0, (t - start) / _DETOUR_RAMP_S, (end - t) / _DETOUR_RAMP_S)
+                left = math.radians(state.heading_deg - 90.0)
+                lat, lon = offset(
+                    state.lat,
+                    state.lon,
+                    DETOUR_M * share * math.sin(left),
+                    DETOUR_M * share * math.cos(left),
+                )
+                return state._replace(lat=lat, lon=lon)
+        return state
 
     def interval(
         self, t: int, state: State, moving_s: float, stopped_s: float, parked_s: float

@@ -26,7 +26,8 @@ def _hhmm(text: str) -> float:
 
 
 class Truck(Tracker):
-    """One truck of Arma or Mecomar with its own round of collection sites."""
+    """One truck of Arma or Mecomar; compactors and satellites drive the same fixed round of
+    collection points every night (``Round.points``), washers wash sites of their sector."""
 
     def __init__(
         self,
@@ -51,6 +52,8 @@ class Truck(Tracker):
         self._next_record = self.next_time
         self._flush_due = math.inf
         self._site_cursor = self.motion_rng.randrange(max(1, len(round_.sites)))
+        self._round_sites = frozenset(round_.points)
+        self._skips: list[tuple[float, int]] = []  # (event time, round point seq)
         # Plan from local noon, when every truck is parked at its depot.
         noon = local_midnight(start) + 12 * _HOUR
         self._plan_t = noon if noon <= start else local_midnight(noon - 86_400.0) + 12 * _HOUR
@@ -93,24 +96,34 @@ class Truck(Tracker):
         legs.append(drive_to(t, here, there, self._speed(here, there)))
         return legs[-1].t1
 
+    def skip_collection(self, at: float, seq: int) -> None:
+        """Scripted: leave round point ``seq`` out of the shift in progress at ``at`` (or the
+        next one); registered before the run, as whole shifts are planned ahead."""
+        self._skips.append((at, seq))
+
     def _collect(self, begin: float) -> list[Leg]:
         rng = self.motion_rng
         config = self.config
-        # Rounds must be over by the end of the night shift (plus an hour's grace).
-        end = local_midnight(begin + 12 * _HOUR) + _hhmm(config.shift_end) + _HOUR
+        # The fixed round must be done within the shift the network file declares.
+        end = local_midnight(begin + 12 * _HOUR) + _hhmm(config.shift_end)
+        skipped = {seq for at, seq in self._skips if at <= end}
+        self._skips = [(at, seq) for at, seq in self._skips if at > end]
         legs: list[Leg] = []
         t, here = begin, self.depot
         sites = self.round.sites
         lift = (45.0, 150.0) if self.kind is TruckKind.SATELLITE else (60.0, 240.0)
-        for _ in range(config.trips_per_shift):
-            for _ in range(rng.randint(*config.points_per_round)):
-                if t > end or not sites:
+        first = 0
+        for count in self.round.trips:
+            for seq in range(first, first + count):
+                if t > end:
                     break
-                site = sites[self._site_cursor % len(sites)]
-                self._site_cursor += 1
+                if seq in skipped:
+                    continue
+                site = sites[seq]
                 t = self._go(legs, t, here, site)
                 legs.append(stay(t, rng.uniform(*lift), *site))
                 t, here = legs[-1].t1, site
+            first += count
             t = self._go(legs, t, here, TRANSFER_STATION)
             legs.append(stay(t, rng.uniform(15.0, 25.0) * 60.0, *TRANSFER_STATION))
             t, here = legs[-1].t1, TRANSFER_STATION
@@ -157,7 +170,7 @@ class Truck(Tracker):
         t = int(now)
         config = self.config
         if t >= self._next_record:
-            state = self.itinerary.state_at(t)
+            state = self.true_state(t)
             fix = self.receiver.read(t, state, is_ramadan(t))
             if fix is not None:
                 self.seq += 1
@@ -174,8 +187,11 @@ class Truck(Tracker):
                 if not self._buffer and self._flush_due == math.inf:
                     self._flush_due = self._grid_after(t)
                 self._buffer.append((record, fix.labels, fix.rejects))
+            # Emptying bins at a round point: the PTO input adds a record per lift cycle.
+            working = not state.moving and (state.lat, state.lon) in self._round_sites
+            stopped_s = config.report_working_s if working else config.report_stopped_s
             self._next_record = t + self.interval(
-                t, state, config.report_moving_s, config.report_stopped_s, config.report_parked_s
+                t, state, config.report_moving_s, stopped_s, config.report_parked_s
             )
         if self._buffer and t >= self._flush_due:
             gap_end = self.uplink.gap_end(t)

@@ -235,6 +235,19 @@ def _fix(
     return Position(device, t, t, lat, lon, speed, route)
 
 
+def test_alerts_carry_their_escalation_levels() -> None:
+    th = thresholds()
+    eng = engine(vehicle("T-1", Fleet.TRUCK), th=NO_HOLD)
+    night = datetime(2025, 12, 19, 23, 30, tzinfo=UTC).timestamp()
+    run(eng, [_fix("T-1", night)])
+    eng.tick(night + 600)
+    (raised,) = [e for e in eng.take() if isinstance(e, Raise)]
+    # vehicle_offline: SLA 1 h, levels at the breach and two hours later (thresholds.toml).
+    assert raised.sla_due == night + 600 + 3600
+    assert raised.escalations == (night + 600 + 3600, night + 600 + 3 * 3600)
+    assert th.escalation_times("lampFailure", 0.0) == (72 * 3600.0, 96 * 3600.0)
+
+
 def test_offline_only_while_in_service() -> None:
     eng = engine(vehicle("B-1"), vehicle("B-2"), vehicle("T-1", Fleet.TRUCK), th=NO_HOLD)
     day = datetime(2025, 12, 19, 10, 0, tzinfo=UTC).timestamp()  # 11:00 local

@@ -9,35 +9,20 @@ real store. A second run crashes mid-scenario, misses a stretch of traffic that 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import psycopg
 import pytest
 
-from alerts.catalog import Catalog
 from alerts.catchup import rebuild
-from alerts.config import AlertsConfig, load_thresholds
-from alerts.engine import Engine
-from alerts.observations import from_decoded
 from alerts.partition import Partition
-from alerts.store import apply
 from simulators.clock import parse_start
-from simulators.devices import build_devices, registry_records
+from simulators.devices import build_devices
 from simulators.engine import Engine as SimEngine
 from simulators.messages import Message
-from simulators.routes import LINES
 from simulators.scenario import Scenario
-from telemetry.decoding import Limits, MessageDecoder
 from telemetry.settings import Settings
-from telemetry.storage.assets import assets_changed_since, route_shapes, upsert_route_shapes
-from telemetry.storage.devices import upsert_devices
-from telemetry.storage.readings import Batch, ReadingStore
-from telemetry.topics import parse_topic
-from tests.support.database import open_db
+from tests.test_alerts_support import SIM_PREFIX as PREFIX
+from tests.test_alerts_support import Outcome, ScenarioDriver, stored_alerts
 
-PREFIX = "rasd/v1"
 BUS_LINES = ["A", "11", "19"]
 START = "2025-12-19T19:00:00+01:00"  # after dusk, buses in service, trucks at their depots
 DURATION = 2 * 3600.0
@@ -67,88 +52,6 @@ def scenario() -> Scenario:
             "events": EVENTS,
         }
     )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One alert as the scenario's verdict sees it."""
-
-    kind: str
-    asset_key: str
-    opened: float
-    resolved: float | None
-    devices: int = 1
-    flaps: int = 0
-
-
-def _alerts(conn: psycopg.Connection) -> set[Outcome]:
-    assert route_shapes(conn), "the route rule must be armed in these scenarios"
-    rows = conn.execute(
-        "SELECT kind, asset_key, opened_at, resolved_at, device_count, flap_count FROM alerts"
-    ).fetchall()
-    return {
-        Outcome(
-            r[0], r[1], r[2].timestamp(), None if r[3] is None else r[3].timestamp(), r[4], r[5]
-        )
-        for r in rows
-    }
-
-
-class Driver:
-    """Feeds simulator messages through decoding, the engine and the store."""
-
-    def __init__(self, settings: Settings, messages: list[Message], *, ingest: bool) -> None:
-        self.conn = open_db(settings)
-        self.read = open_db(settings)
-        self.messages = messages
-        self.decoder = MessageDecoder(Limits(prefix=PREFIX, max_age=timedelta(days=3650)))
-        self.config = AlertsConfig()
-        records = registry_records(build_devices(scenario()), scenario())
-        upsert_devices(self.conn, records)
-        # The lines' real shapes: buses following them must never look off route.
-        upsert_route_shapes(self.conn, {line: LINES[line].shape.points for line in BUS_LINES})
-        self.fleets = {r.device_id: r.fleet for r in records}
-        self.readings = ReadingStore(self.conn) if ingest else None
-        self.engine = self.fresh_engine()
-
-    def fresh_engine(self) -> Engine:
-        assets, _ = assets_changed_since(self.conn, None)
-        return Engine(load_thresholds(), Catalog(assets))
-
-    def close(self) -> None:
-        self.conn.close()
-        self.read.close()
-
-    def decode(self, message: Message) -> Any:
-        received = datetime.fromtimestamp(message.at, UTC)
-        return self.decoder.decode(message.topic, message.payload, received, self.fleets)
-
-    def store_readings(self, messages: list[Message]) -> None:
-        """What the ingestor stores for these messages."""
-        assert self.readings is not None
-        batch = Batch()
-        for message in messages:
-            batch.add(self.decode(message))
-        self.readings.write(batch)
-
-    def feed(self, messages: list[Message]) -> None:
-        """The alerts worker's live path: tick, observe, commit effects with the checkpoint."""
-        for message in messages:
-            fleet = parse_topic(message.topic, PREFIX).fleet
-            self.engine.tick(message.at)
-            self.engine.observe_all(from_decoded(self.decode(message), fleet))
-            self.commit()
-        self.commit(always=True)
-
-    def commit(self, *, always: bool = False) -> None:
-        effects = self.engine.take()
-        if effects or always:
-            apply(self.conn, effects, worker=self.config.worker, checkpoint=self.engine.now)
-
-    def finish(self, at: float) -> set[Outcome]:
-        self.engine.tick(at)
-        self.commit(always=True)
-        return _alerts(self.conn)
 
 
 @pytest.fixture(scope="module")
@@ -189,12 +92,12 @@ def expected(start: float, messages: list[Message]) -> set[Outcome]:
 
 
 @pytest.fixture
-def driver(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Driver]]:
+def driver(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., ScenarioDriver]]:
     """Factory of drivers on fresh schemas, closed at teardown."""
-    made: list[Driver] = []
+    made: list[ScenarioDriver] = []
 
-    def make(messages: list[Message], *, ingest: bool = False) -> Driver:
-        d = Driver(make_settings(), messages, ingest=ingest)
+    def make(*, ingest: bool = False) -> ScenarioDriver:
+        d = ScenarioDriver(make_settings(), scenario(), ingest=ingest)
         made.append(d)
         return d
 
@@ -204,55 +107,46 @@ def driver(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Dri
 
 
 def test_scripted_events_yield_exactly_the_expected_alerts(
-    run: tuple[float, list[Message]], driver: Callable[..., Driver]
+    run: tuple[float, list[Message]], driver: Callable[..., ScenarioDriver]
 ) -> None:
     start, messages = run
-    d = driver(messages)
+    d = driver()
     d.feed(messages)
     got = d.finish(start + DURATION)
     assert got == expected(start, messages)
 
 
 def test_restart_mid_scenario_gives_the_same_alerts(
-    run: tuple[float, list[Message]], driver: Callable[..., Driver]
+    run: tuple[float, list[Message]], driver: Callable[..., ScenarioDriver]
 ) -> None:
     start, messages = run
-    crash = start + 28 * 60  # mid circuit outage, mid bus gap, mid light silence
-    back = start + 52 * 60  # after the single supply loss and the first relay blip
-    before = [m for m in messages if m.at < crash]
-    down = [m for m in messages if crash <= m.at < back]
-    after = [m for m in messages if m.at >= back]
-    d = driver(messages, ingest=True)
-    d.store_readings(before)
-    d.feed(before[:-1])
-    # Crash: the last message was received but its effects never committed (nor acked).
-    d.store_readings(down)  # the ingestor kept storing while the alerts worker was down
-    d.engine = d.fresh_engine()
-    report = rebuild(d.read, d.conn, d.engine, partition=Partition(), config=d.config, now=back - 1)
+    d = driver(ingest=True)
+    report = d.feed_with_restart(
+        messages,
+        crash=start + 28 * 60,  # mid circuit outage, mid bus gap, mid light silence
+        back=start + 52 * 60,  # after the single supply loss and the first relay blip
+    )
     assert report.restored >= 3
-    assert report.replayed > len(down)
-    # The broker redelivers what was never acked (here: from the crash on), then live traffic.
-    d.store_readings(after)
-    d.feed(before[-1:] + down + after)
+    assert report.replayed > 0
     got = d.finish(start + DURATION)
     assert got == expected(start, messages)
 
 
 def test_catch_up_does_not_call_devices_silent_past_what_was_stored(
-    run: tuple[float, list[Message]], driver: Callable[..., Driver]
+    run: tuple[float, list[Message]], driver: Callable[..., ScenarioDriver]
 ) -> None:
     # Ingestor and alerts both down for two hours: the traffic of that time is still queued in
     # the broker, so the stored readings end early. Catch-up must not judge silence past them.
     start, messages = run
     first_hour = [m for m in messages if m.at < start + 3600]
-    d = driver(messages, ingest=True)
+    d = driver(ingest=True)
     d.store_readings(first_hour)
     report = rebuild(
         d.read, d.conn, d.engine, partition=Partition(), config=d.config, now=start + 3 * 3600
     )
     assert report.newest is not None
     assert report.newest < start + 3600
-    silent = [o for o in _alerts(d.conn) if o.kind in ("silent_light", "vehicle_offline")]
+    silent = [o for o in stored_alerts(d.conn) if o.kind in ("silent_light", "vehicle_offline")]
     # The bus that really lost its fixes within the stored hour, and nothing judged later.
     assert ("vehicle_offline", "B-002") in {(o.kind, o.asset_key) for o in silent}
     assert all(o.opened <= report.newest for o in silent)

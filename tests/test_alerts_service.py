@@ -255,7 +255,7 @@ def test_routes_import_and_check(migrated: Settings, tmp_path: Path) -> None:
     path.write_text(json.dumps(good))
     done = _cli(migrated, "routes", "import", str(path))
     assert done.returncode == 0, done.stderr
-    assert "1 routes and 1 rounds imported" in done.stdout
+    assert "1 routes, 0 stops, 0 line stop sequences, 0 schedule bands and 1 rounds" in done.stdout
     with open_db(migrated) as conn:
         assert route_shapes(conn)["A"][0] == (31.617, -8.066)
         (round_,) = collection_rounds(conn).values()

@@ -232,6 +232,51 @@ def test_escalation_once_past_the_sla(db: psycopg.Connection, listener: psycopg.
     assert [e.event for e in _events(listener, 2)] == ["open", "escalate"]
 
 
+def test_escalation_in_levels(db: psycopg.Connection, listener: psycopg.Connection) -> None:
+    due = T0 + timedelta(hours=72)
+    levels = [due, due + timedelta(days=1), due + timedelta(days=2)]
+    alert = store.open_alert(db, _lamp(severity=Severity.LOW, escalate_at=levels))
+    assert alert is not None
+    assert (alert.escalation_level, alert.next_escalation_at) == (0, due)
+    assert store.escalate_due(db, due - timedelta(seconds=1)) == []
+    (one,) = store.escalate_due(db, due)
+    assert (one.escalation_level, one.severity, one.escalated_at) == (1, Severity.MEDIUM, due)
+    assert one.next_escalation_at == levels[1]
+    assert store.escalate_due(db, due + timedelta(hours=23)) == []
+    # Acknowledged is not resolved: the SLA still runs.
+    store.acknowledge(db, alert.alert_id, "crew-1")
+    (two,) = store.escalate_due(db, levels[1] + timedelta(hours=1))
+    assert (two.escalation_level, two.severity, two.escalated_at) == (2, Severity.HIGH, due)
+    (three,) = store.escalate_due(db, levels[2])
+    assert (three.escalation_level, three.severity, three.next_escalation_at) == (
+        3,
+        Severity.CRITICAL,
+        None,
+    )
+    assert store.escalate_due(db, due + timedelta(days=30)) == []
+    history = [h for h in store.alert_history(db, alert.alert_id) if h.event == "escalate"]
+    assert [h.details["level"] for h in history] == [1, 2, 3]
+    assert [h.severity for h in history] == [Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+    events = [e.event for e in _events(listener, 5)]
+    assert events == ["open", "escalate", "ack", "escalate", "escalate"]
+
+
+def test_levels_missed_while_down_are_all_reached_at_once(db: psycopg.Connection) -> None:
+    due = T0 + timedelta(hours=72)
+    late = store.open_alert(db, _lamp("L-1", escalate_at=[due, due + timedelta(hours=1)]))
+    single = store.open_alert(db, _lamp("L-2"))  # no levels given: one, at its SLA
+    resolved = store.open_alert(db, _lamp("L-3", escalate_at=[due]))
+    assert late is not None and single is not None and resolved is not None
+    store.resolve(db, resolved.alert_id, "crew-2")
+    escalated = store.escalate_due(db, due + timedelta(hours=5))
+    assert sorted((a.asset_key, a.escalation_level) for a in escalated) == [
+        ("L-1", 1),
+        ("L-1", 2),
+        ("L-2", 1),
+    ]
+    assert store.escalate_due(db, due + timedelta(days=9)) == []
+
+
 def test_list_filters_and_keyset_pages(db: psycopg.Connection) -> None:
     for i in range(7):
         district = "medina" if i % 2 else "gueliz"

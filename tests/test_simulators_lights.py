@@ -15,7 +15,7 @@ from simulators.clock import local_seconds_of_day
 from simulators.light_fault_process import YEAR_S
 from simulators.lights_layout import LED
 from simulators.messages import Message
-from simulators.solar import elevation_deg
+from telemetry.solar import elevation_deg
 from tests.test_simulators_support import channel, elements, run, small_scenario, ts_seconds
 
 NO_FAULTS = {"fault_rate_multiplier": 0.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,9 @@ from simulators.record import Header, Recorded, RecordingWriter, read_recording
 from simulators.replay import retopic, shift_payload, time_offset
 from simulators.routes import LINES, allocate_buses
 from simulators.scenario import load_scenario, parse_scenario, shipped_scenarios
-from simulators.solar import elevation_deg, sunrise_sunset
 from simulators.timestamps import rfc3339_offset, rfc3339_utc, shift_rfc3339
 from telemetry.registry import parse_devices_csv, render_devices_csv
+from telemetry.solar import elevation_deg, sunrise_sunset
 from telemetry.topics import Fleet
 from tests.test_simulators_support import small_scenario
 
@@ -83,8 +83,9 @@ def test_local_time_follows_ramadan() -> None:
     [("2025-12-21", "08:28", "18:33"), ("2025-06-21", "06:27", "20:40")],
 )
 def test_sunrise_and_sunset_in_marrakech(day: str, rise_local: str, set_local: str) -> None:
-    noon = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
-    rise, set_ = sunrise_sunset(noon, *JEMAA)
+    times = sunrise_sunset(date.fromisoformat(day), *JEMAA)
+    assert times is not None
+    rise, set_ = (t.timestamp() for t in times)
     for t, expected in ((rise, rise_local), (set_, set_local)):
         hours, minutes = map(int, expected.split(":"))
         assert local_seconds_of_day(t) == pytest.approx(hours * 3600 + minutes * 60, abs=180)
@@ -165,7 +166,9 @@ def test_bad_scenarios_are_explained(text: str, message: str) -> None:
     [
         ("+1m L-XYZ-00001 lampFailure", "not a device"),
         ("+1m L-MED-00001 explode", "not a TALQ fault"),
-        ("+1m B-001 lampFailure", "a vehicle can have"),
+        ("+1m B-001 lampFailure", "a bus can have"),
+        ("+1m B-001 skip_collection 3", "a bus can have"),
+        ("+1m T-ARM-001 idle", "idle needs a duration"),
         ("+1m C-001 lampFailure", "only supply_loss"),
     ],
 )

@@ -1,7 +1,8 @@
 """Missed collection: a point of a truck's round with no stop near it during the shift.
 
 Each round has a local shift (``shift_start``-``shift_end``, possibly across midnight).
-A point counts as visited by a fix within its radius at or below ``collection_stop_kmh``.
+A point counts as visited by a fix within its radius at or below ``collection_stop_kmh``,
+including fixes that arrive out of order (a backlog sent newest-first still proves the stop).
 The shift is judged ``collection_grace_s`` after its end on the receipt clock, and only when
 the worker saw the whole shift (its readings start before the shift did) and the truck
 reported during it. Missed points of later shifts are added to the unresolved alert.
@@ -38,6 +39,11 @@ def shift_containing(round_: CollectionRound, ts: float) -> tuple[date, float, f
     return None
 
 
+def _same(a: CollectionRound, b: CollectionRound) -> bool:
+    # The catalog reloads rounds every metadata refresh: new objects, usually equal ones.
+    return a is b or a == b
+
+
 @dataclass(slots=True)
 class _Shift:
     round: CollectionRound
@@ -70,14 +76,28 @@ class CollectionRule:
         day, start, end = found
         device = position.device_id
         shift = self._shifts.get(device)
-        if shift is None or shift.start != start or shift.round is not round_:
+        if shift is None or shift.start != start or not _same(shift.round, round_):
             if shift is not None and shift.start < start:
                 self._judge(device, shift)
             shift = self._shifts[device] = _Shift(round_, day, start, end)
+        self._visit(shift, position)
+
+    def late(self, position: Position, asset: Asset | None) -> None:
+        """An out-of-order fix: count its stop towards the shift being tracked, if it is in it."""
+        shift = self._shifts.get(position.device_id)
+        if shift is None or asset is None:
+            return
+        round_ = self._catalog.round_of(asset)
+        if round_ is None or not _same(shift.round, round_):
+            return
+        if shift.start <= position.ts < shift.end:
+            self._visit(shift, position)
+
+    def _visit(self, shift: _Shift, position: Position) -> None:
         speed = position.speed_kmh
         if speed is not None and speed > self._t.collection_stop_kmh:
             return
-        for point in round_.points:
+        for point in shift.round.points:
             if point.seq not in shift.visited and (
                 haversine_m(point.lat, point.lon, position.lat, position.lon) <= point.radius_m
             ):

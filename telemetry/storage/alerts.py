@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -81,6 +81,8 @@ class Alert:
     flap_count: int
     last_flap_at: datetime | None
     updated_at: datetime
+    escalation_level: int = 0  # escalation levels reached (0: not escalated)
+    next_escalation_at: datetime | None = None
 
     def event(self, event: AlertEventType, at: datetime) -> AlertEvent:
         """The NOTIFY event describing this row after ``event``."""
@@ -112,7 +114,7 @@ _COLUMNS: Final = (
     "severity, state, crew, assignee, summary, details, lat, lon, opened_at, detected_at, "
     "acknowledged_at, acknowledged_by, assigned_at, assigned_by, resolved_at, resolved_by, "
     "resolution, cleared_at, grouped_into, sla_due_at, escalated_at, flap_count, last_flap_at, "
-    "updated_at"
+    "updated_at, escalation_level, next_escalation_at"
 )
 
 
@@ -375,6 +377,45 @@ def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
 # -- lifecycle steps by people (the API) ---------------------------------------------------------
 
 
+def _by_person(
+    conn: psycopg.Connection,
+    alert_id: int,
+    refusal: Callable[[Alert], str | None],
+    assignments: str,
+    values: Sequence[Any],
+    event: AlertEventType,
+    who: str,
+    note: str | None,
+    at: datetime | None,
+    details: Mapping[str, Any] | None = None,
+) -> Alert:
+    """One step by a person: lock the row, refuse it if ``refusal`` says why (AlertStateError
+    "alert N <why>"), apply ``assignments`` with ``values``, write history and NOTIFY."""
+    with conn.transaction():
+        why = refusal(_locked(conn, alert_id))
+        if why is not None:
+            raise AlertStateError(f"alert {alert_id} {why}")
+        alert = _one(
+            conn,
+            f"UPDATE alerts SET {assignments}, updated_at = now() WHERE alert_id = %s "
+            f"RETURNING {_COLUMNS}",
+            (*values, alert_id),
+        )
+        assert alert is not None
+        _record(conn, alert, event, who, note, at=at, details=details)
+    return alert
+
+
+def _unless_open(alert: Alert) -> str | None:
+    if alert.state is AlertState.OPEN:
+        return None
+    return f"is {alert.state.value}: only an open alert can be acknowledged"
+
+
+def _if_resolved(why: str) -> Callable[[Alert], str | None]:
+    return lambda alert: why if alert.state is AlertState.RESOLVED else None
+
+
 def acknowledge(
     conn: psycopg.Connection,
     alert_id: int,
@@ -384,21 +425,17 @@ def acknowledge(
     at: datetime | None = None,
 ) -> Alert:
     """open -> acknowledged by ``who``; AlertStateError from any other state."""
-    with conn.transaction():
-        current = _locked(conn, alert_id)
-        if current.state is not AlertState.OPEN:
-            raise AlertStateError(
-                f"alert {alert_id} is {current.state.value}: only an open alert can be acknowledged"
-            )
-        alert = _one(
-            conn,
-            f"UPDATE alerts SET state = 'acknowledged', acknowledged_at = coalesce(%s, now()), "
-            f"acknowledged_by = %s, updated_at = now() WHERE alert_id = %s RETURNING {_COLUMNS}",
-            (at, who, alert_id),
-        )
-        assert alert is not None
-        _record(conn, alert, AlertEventType.ACK, who, note, at=at)
-    return alert
+    return _by_person(
+        conn,
+        alert_id,
+        _unless_open,
+        "state = 'acknowledged', acknowledged_at = coalesce(%s, now()), acknowledged_by = %s",
+        (at, who),
+        AlertEventType.ACK,
+        who,
+        note,
+        at,
+    )
 
 
 def assign(
@@ -411,21 +448,18 @@ def assign(
     at: datetime | None = None,
 ) -> Alert:
     """Give an unresolved alert to ``assignee`` (None takes it back); the state is unchanged."""
-    with conn.transaction():
-        current = _locked(conn, alert_id)
-        if current.state is AlertState.RESOLVED:
-            raise AlertStateError(f"alert {alert_id} is resolved: it cannot be assigned")
-        alert = _one(
-            conn,
-            "UPDATE alerts SET assignee = %s, assigned_at = coalesce(%s, now()), "
-            f"assigned_by = %s, updated_at = now() WHERE alert_id = %s RETURNING {_COLUMNS}",
-            (assignee, at, who, alert_id),
-        )
-        assert alert is not None
-        _record(
-            conn, alert, AlertEventType.ASSIGN, who, note, at=at, details={"assignee": assignee}
-        )
-    return alert
+    return _by_person(
+        conn,
+        alert_id,
+        _if_resolved("is resolved: it cannot be assigned"),
+        "assignee = %s, assigned_at = coalesce(%s, now()), assigned_by = %s",
+        (assignee, at, who),
+        AlertEventType.ASSIGN,
+        who,
+        note,
+        at,
+        {"assignee": assignee},
+    )
 
 
 def resolve(
@@ -437,20 +471,18 @@ def resolve(
     at: datetime | None = None,
 ) -> Alert:
     """open or acknowledged -> resolved by a person; AlertStateError if already resolved."""
-    with conn.transaction():
-        current = _locked(conn, alert_id)
-        if current.state is AlertState.RESOLVED:
-            raise AlertStateError(f"alert {alert_id} is already resolved")
-        alert = _one(
-            conn,
-            f"UPDATE alerts SET state = 'resolved', resolved_at = coalesce(%s, now()), "
-            f"resolved_by = %s, resolution = 'manual', updated_at = now() "
-            f"WHERE alert_id = %s RETURNING {_COLUMNS}",
-            (at, who, alert_id),
-        )
-        assert alert is not None
-        _record(conn, alert, AlertEventType.RESOLVE, who, note, at=at)
-    return alert
+    return _by_person(
+        conn,
+        alert_id,
+        _if_resolved("is already resolved"),
+        "state = 'resolved', resolved_at = coalesce(%s, now()), resolved_by = %s, "
+        "resolution = 'manual'",
+        (at, who),
+        AlertEventType.RESOLVE,
+        who,
+        note,
+        at,
+    )
 
 
 # -- operations of the alerts engine --------------------------------------------------------------
@@ -485,6 +517,8 @@ class NewAlert:
     lon: float | None = None
     sla_due_at: datetime | None = None
     members: Sequence[NewMember] = ()
+    # When each escalation level falls due, in order; empty: one level at sla_due_at.
+    escalate_at: Sequence[datetime] = ()
 
 
 _COVERED: Final = (
@@ -494,8 +528,9 @@ _COVERED: Final = (
 )
 _INSERT: Final = (
     "INSERT INTO alerts (kind, asset_kind, asset_key, device_id, circuit, district, device_count, "
-    "severity, crew, summary, details, lat, lon, opened_at, sla_due_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "severity, crew, summary, details, lat, lon, opened_at, sla_due_at, escalate_at, "
+    "next_escalation_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (asset_key, kind) WHERE state <> 'resolved' DO NOTHING "
     f"RETURNING {_COLUMNS}"
 )
@@ -535,6 +570,7 @@ def open_alert(
         if conn.execute(_COVERED, params).fetchone() is not None:
             return None
         count = len(new.members) if new.members else (1 if new.device_id else 0)
+        levels = list(new.escalate_at) or ([new.sla_due_at] if new.sla_due_at else [])
         alert = _one(
             conn,
             _INSERT,
@@ -554,6 +590,8 @@ def open_alert(
                 new.lon,
                 new.opened_at,
                 new.sla_due_at,
+                levels,
+                levels[0] if levels else None,
             ),
         )
         if alert is None:
@@ -765,31 +803,63 @@ def update_details(
 _SEVERITY_UP: Final = (
     "CASE a.severity WHEN 'low' THEN 'medium' WHEN 'medium' THEN 'high' ELSE 'critical' END"
 )
+# One level up for every unresolved alert whose next level is due (arrays count from 1: the
+# level after the new level L+1 is escalate_at[L+2]).
+_ESCALATE: Final = (
+    "WITH due AS (SELECT alert_id FROM alerts WHERE state <> 'resolved' "
+    "AND next_escalation_at <= %(now)s ORDER BY next_escalation_at "
+    "LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+    "UPDATE alerts a SET escalation_level = a.escalation_level + 1, "
+    "escalated_at = coalesce(a.escalated_at, %(now)s), "
+    "next_escalation_at = a.escalate_at[a.escalation_level + 2], "
+    f"severity = {_SEVERITY_UP}, updated_at = now() FROM due WHERE a.alert_id = due.alert_id "
+    f"RETURNING {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"
+)
+#: More levels than any alert has: one statement per level reached in the same call.
+_MAX_LEVELS: Final = 16
 
 
 def escalate_due(
     conn: psycopg.Connection, now: datetime, *, actor: str = ENGINE_ACTOR, limit: int = 500
 ) -> list[Alert]:
-    """Escalate unresolved alerts past their SLA (once each): severity one step up, event sent.
+    """Escalate unresolved alerts whose next escalation level is due by ``now``: one level up
+    each (severity one step up, ``escalation_level`` + 1), a history row and an ``escalate``
+    event per level. Levels missed while no worker ran are all reached in one call.
 
-    Safe from several workers at once: rows are claimed with SKIP LOCKED and escalated once.
+    Safe from several workers at once: rows are claimed with SKIP LOCKED, each level once.
     """
+    escalated: list[Alert] = []
     with conn.transaction(), conn.cursor(row_factory=args_row(_alert)) as cur:
-        escalated = cur.execute(
-            "WITH due AS (SELECT alert_id FROM alerts WHERE state <> 'resolved' "
-            "AND escalated_at IS NULL AND sla_due_at <= %(now)s ORDER BY sla_due_at "
-            "LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-            f"UPDATE alerts a SET escalated_at = %(now)s, severity = {_SEVERITY_UP}, "
-            "updated_at = now() FROM due WHERE a.alert_id = due.alert_id "
-            f"RETURNING {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}",
-            {"now": now, "limit": limit},
-        ).fetchall()
-        for alert in escalated:
-            due = alert.sla_due_at.isoformat() if alert.sla_due_at else "?"
-            _record(
-                conn, alert, AlertEventType.ESCALATE, actor, f"SLA breached: not resolved by {due}"
+        for _ in range(_MAX_LEVELS):
+            rows = cur.execute(_ESCALATE, {"now": now, "limit": limit}).fetchall()
+            for alert in rows:
+                _record(
+                    conn,
+                    alert,
+                    AlertEventType.ESCALATE,
+                    actor,
+                    _escalation_note(alert),
+                    details={
+                        "level": alert.escalation_level,
+                        "next_at": None
+                        if alert.next_escalation_at is None
+                        else alert.next_escalation_at.isoformat(),
+                    },
+                )
+            escalated += rows
+            more_due = any(
+                a.next_escalation_at is not None and a.next_escalation_at <= now for a in rows
             )
+            if len(rows) < limit and not more_due:
+                break
     return escalated
+
+
+def _escalation_note(alert: Alert) -> str:
+    due = alert.sla_due_at.isoformat() if alert.sla_due_at else "?"
+    if alert.escalation_level <= 1:
+        return f"SLA breached: not resolved by {due}"
+    return f"escalation level {alert.escalation_level}: still not resolved (SLA {due})"
 
 
 # -- engine state rebuild and checkpoint ---------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Reads the alert rules need: device metadata, route polylines, collection rounds, and the
-stored readings an alerts worker replays to catch up after a restart."""
+"""Reference data and the reads the alert rules need: device metadata, route polylines,
+collection rounds, bus stops and line schedules (the network file), and the stored readings an
+alerts worker replays to catch up after a restart."""
 
 from __future__ import annotations
 
 import contextlib
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Final
 
@@ -52,6 +53,45 @@ def assets_changed_since(
         ).fetchall()
     newest = max((r[8] for r in rows), default=since)
     return [_asset(*r[:8]) for r in rows], newest
+
+
+def registered_ids(conn: psycopg.Connection) -> set[str]:
+    """The id of every registered device (a device taken out of service is deleted)."""
+    return {r[0] for r in conn.execute("SELECT device_id FROM devices").fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class LastHeard:
+    """When Rasd last received anything from a registered device, from the latest-reading
+    tables (``received_at`` None: never), and a vehicle's newest fix."""
+
+    device_id: str
+    fleet: Fleet
+    registered_at: datetime
+    received_at: datetime | None
+    fix_time: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    speed_kmh: float | None = None
+
+
+def _last_heard(*values: Any) -> LastHeard:
+    row = list(values)
+    row[1] = Fleet(row[1])
+    return LastHeard(*row)
+
+
+def last_heard(conn: psycopg.Connection) -> list[LastHeard]:
+    """Every registered device with the newest energy reading (lights) or fix (vehicles)."""
+    with conn.cursor(row_factory=args_row(_last_heard)) as cur:
+        return cur.execute(
+            "SELECT d.device_id, d.fleet, d.created_at, "
+            "CASE WHEN d.fleet = 'light' THEN l.received_at ELSE v.received_at END, "
+            "v.time, v.lat, v.lon, v.speed_kmh FROM devices d "
+            "LEFT JOIN light_latest l ON d.fleet = 'light' AND l.device_id = d.device_id "
+            "LEFT JOIN vehicle_latest v ON d.fleet <> 'light' AND v.device_id = d.device_id "
+            "ORDER BY d.device_id"
+        ).fetchall()
 
 
 # -- route shapes and collection rounds ---------------------------------------------------------
@@ -129,6 +169,128 @@ def upsert_collection_rounds(conn: psycopg.Connection, rounds: Sequence[Collecti
                 [(r.round, p.seq, p.lat, p.lon, p.radius_m, p.label) for p in r.points],
             )
     return len(rounds)
+
+
+# -- bus stops and line schedules ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BusStop:
+    """A bus stop; lines list it in ``line_stops``."""
+
+    stop_id: str
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineStop:
+    """The ``seq``-th stop (0-based, in driving order) of a line (``devices.route``)."""
+
+    route: str
+    seq: int
+    stop_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineSchedule:
+    """A line's scheduled headway over a band of local time (an end before the start spans
+    midnight)."""
+
+    route: str
+    start_local: time
+    end_local: time
+    headway_s: int
+    timezone: str = "Africa/Casablanca"
+
+
+def bus_stops(conn: psycopg.Connection) -> list[BusStop]:
+    """Every bus stop, by stop id."""
+    with conn.cursor(row_factory=args_row(BusStop)) as cur:
+        return cur.execute(
+            "SELECT stop_id, name, lat, lon FROM bus_stops ORDER BY stop_id"
+        ).fetchall()
+
+
+def line_stops(conn: psycopg.Connection) -> list[LineStop]:
+    """Every line's stops, by line then driving order."""
+    with conn.cursor(row_factory=args_row(LineStop)) as cur:
+        return cur.execute(
+            "SELECT route, seq, stop_id FROM line_stops ORDER BY route, seq"
+        ).fetchall()
+
+
+def line_schedules(conn: psycopg.Connection) -> list[LineSchedule]:
+    """Every line's scheduled headways, by line then band start."""
+    with conn.cursor(row_factory=args_row(LineSchedule)) as cur:
+        return cur.execute(
+            "SELECT route, start_local, end_local, headway_s, timezone FROM line_schedules "
+            "ORDER BY route, start_local"
+        ).fetchall()
+
+
+def upsert_bus_stops(conn: psycopg.Connection, stops: Sequence[BusStop]) -> int:
+    """Insert or replace bus stops by id in one transaction; returns how many."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO bus_stops (stop_id, name, lat, lon) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (stop_id) DO UPDATE SET name = EXCLUDED.name, lat = EXCLUDED.lat, "
+            "lon = EXCLUDED.lon, updated_at = now()",
+            [(s.stop_id, s.name, s.lat, s.lon) for s in stops],
+        )
+    return len(stops)
+
+
+def replace_line_stops(conn: psycopg.Connection, lines: Mapping[str, Sequence[str]]) -> int:
+    """Set the stop sequence of each given line (others untouched); returns how many lines."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM line_stops WHERE route = ANY(%s)", (list(lines),))
+        cur.executemany(
+            "INSERT INTO line_stops (route, seq, stop_id) VALUES (%s, %s, %s)",
+            [(route, seq, stop) for route, ids in lines.items() for seq, stop in enumerate(ids)],
+        )
+    return len(lines)
+
+
+def replace_line_schedules(conn: psycopg.Connection, schedules: Sequence[LineSchedule]) -> int:
+    """Set the schedule bands of each line named in ``schedules`` (others untouched)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM line_schedules WHERE route = ANY(%s)",
+            (sorted({s.route for s in schedules}),),
+        )
+        cur.executemany(
+            "INSERT INTO line_schedules (route, start_local, end_local, headway_s, timezone) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(s.route, s.start_local, s.end_local, s.headway_s, s.timezone) for s in schedules],
+        )
+    return len(schedules)
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """Everything a network (routes) file holds, ready to store."""
+
+    shapes: Mapping[str, Sequence[LatLon]] = field(default_factory=dict)
+    rounds: Sequence[CollectionRound] = ()
+    stops: Sequence[BusStop] = ()
+    line_stops: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    schedules: Sequence[LineSchedule] = ()
+
+
+def import_network(conn: psycopg.Connection, network: Network) -> None:
+    """Store a whole network file in one transaction: all of it or, on error, nothing.
+
+    Shapes, rounds and stops are upserted by name; the stop sequence and the schedule
+    bands of each line in the file replace that line's previous ones.
+    """
+    with conn.transaction():
+        upsert_route_shapes(conn, network.shapes)
+        upsert_collection_rounds(conn, network.rounds)
+        upsert_bus_stops(conn, network.stops)
+        replace_line_stops(conn, network.line_stops)
+        replace_line_schedules(conn, network.schedules)
 
 
 # -- stored readings, for catch-up ---------------------------------------------------------------
