@@ -81,6 +81,28 @@ def test_partitions_are_made_for_late_readings(migrated: Settings, db: psycopg.C
     ).fetchone() == (1,)
 
 
+def test_a_reading_between_two_partitioned_spans_gets_its_partition(
+    migrated: Settings, db: psycopg.Connection
+) -> None:
+    store = ReadingStore(db)
+    for days in (40, 60, 50):  # 50 lies in the gap the first two leave
+        at = NOW + timedelta(days=days)
+        assert store.write(Batch(positions=[_position("B-1", at)])).inserted == {
+            "vehicle_positions": 1
+        }
+
+
+def test_partitions_of_a_failed_batch_are_made_again(
+    migrated: Settings, db: psycopg.Connection
+) -> None:
+    store = ReadingStore(db)
+    at = NOW + timedelta(days=80)
+    broken = PositionRow("B-3", at, NOW, None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(psycopg.errors.NotNullViolation):
+        store.write(Batch(positions=[_position("B-1", at), broken]))
+    assert store.write(Batch(positions=[_position("B-1", at)])).inserted == {"vehicle_positions": 1}
+
+
 def test_upkeep_drops_partitions_past_retention(migrated: Settings, db: psycopg.Connection) -> None:
     store = ReadingStore(db)
     store.write(Batch(positions=[_position("B-1", NOW - timedelta(days=5))]))

@@ -127,6 +127,19 @@ class WriteResult:
     devices_registered: int
 
 
+def contiguous_spans(
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[tuple[datetime, datetime]]:
+    """Merge sorted [from, to) partition ranges into the spans they cover without a gap."""
+    spans: list[tuple[datetime, datetime]] = []
+    for start, end in ranges:
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
 class ReadingStore:
     """Writes batches on one connection it does not own; one transaction per batch."""
 
@@ -136,8 +149,9 @@ class ReadingStore:
             self.backend = recorded_backend(conn)
             for staging in _STAGING.values():
                 conn.execute(staging.create)
-        # Plain backend: the time range known to have partitions, per table.
-        self._covered: dict[str, tuple[datetime, datetime]] = {}
+        # Plain backend: the contiguous time spans known to have partitions, per table. Spans,
+        # not one (min, max) range: partitions made for a late backfill leave gaps between them.
+        self._covered: dict[str, list[tuple[datetime, datetime]]] = {}
 
     def _cover(self, table: TableName, rows: Sequence[tuple[object, ...]]) -> None:
         if self.backend is not Backend.PLAIN:
@@ -146,22 +160,35 @@ class ReadingStore:
         assert all(isinstance(t, datetime) for t in times)
         lo: datetime = min(times)  # type: ignore[type-var,assignment]
         hi: datetime = max(times)  # type: ignore[type-var,assignment]
-        known = self._covered.get(table)
-        if known is not None and known[0] <= lo and hi < known[1]:
+        if any(a <= lo and hi < b for a, b in self._covered.get(table, ())):
             return
         ensure_partitions(self.conn, table, lo, hi + timedelta(microseconds=1))
-        row = self.conn.execute(
-            "SELECT min(range_from), max(range_to) FROM rasd_partitions WHERE parent_table = %s",
+        ranges = self.conn.execute(
+            "SELECT range_from, range_to FROM rasd_partitions WHERE parent_table = %s"
+            " ORDER BY range_from",
             (table,),
-        ).fetchone()
-        if row is not None and row[0] is not None:
-            self._covered[table] = (row[0], row[1])
+        ).fetchall()
+        self._covered[table] = contiguous_spans(ranges)
 
     def write(self, batch: Batch) -> WriteResult:
         """Store a batch atomically; duplicates of stored readings are skipped."""
         inserted: dict[str, int] = {}
         staged: dict[str, int] = {}
         conn = self.conn
+        try:
+            return self._write(conn, batch, inserted, staged)
+        except BaseException:
+            # Partitions made inside the failed transaction were rolled back with it.
+            self._covered.clear()
+            raise
+
+    def _write(
+        self,
+        conn: psycopg.Connection,
+        batch: Batch,
+        inserted: dict[str, int],
+        staged: dict[str, int],
+    ) -> WriteResult:
         with conn.transaction():
             cur = conn.cursor()
             if batch.new_devices:
