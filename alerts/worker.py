@@ -47,18 +47,6 @@ log = structlog.get_logger("alerts.worker")
 _OBSERVATION_TYPES = {Position: "position", Energy: "energy", Fault: "fault", NullFix: "null_fix"}
 
 
-def limits_from(settings: Settings) -> Limits:
-    """The contract limits the settings ask for (same as the ingestor's)."""
-    return Limits(
-        prefix=settings.topic_prefix,
-        max_payload_bytes=settings.max_payload_bytes,
-        max_batch_items=settings.max_batch_items,
-        max_age=settings.max_age,
-        max_future=settings.max_future,
-        auto_register=settings.auto_register,
-    )
-
-
 class Worker:
     """Owns the engine, the database connection and the loop; ``run`` returns when drained."""
 
@@ -80,7 +68,7 @@ class Worker:
         self.clock = clock
         self.ready = threading.Event()
         self.partition = Partition(config.worker_index, config.workers)
-        self.decoder = MessageDecoder(limits_from(settings))
+        self.decoder = MessageDecoder(Limits.from_settings(settings))
         self.catalog = Catalog()
         self.engine = Engine(thresholds, self.catalog)
         self._fleets: dict[str, Fleet] = {}

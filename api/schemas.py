@@ -213,6 +213,8 @@ class AlertOut(_Out):
     resolution: str | None
     sla_due_at: datetime | None
     escalated_at: datetime | None
+    escalation_level: int
+    next_escalation_at: datetime | None
     updated_at: datetime
 
 

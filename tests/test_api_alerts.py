@@ -88,6 +88,7 @@ async def test_list_filters_and_district_scopes(migrated: Settings, api: ApiServ
         assert _ids(rest.json()) == [med1.alert_id]
         detail = (await client.get(f"/api/v1/alerts/{gue.alert_id}")).json()
         assert detail["district"] == "gueliz" and detail["history"][0]["event"] == "open"
+        assert detail["escalation_level"] == 0 and "next_escalation_at" in detail
         assert (await client.get("/api/v1/alerts/999999")).status_code == 404
         assert (await client.get("/api/v1/alerts", params={"state": "lost"})).status_code == 422
         assert (await client.get("/api/v1/alerts", params={"cursor": "@@"})).status_code == 422
