@@ -9,6 +9,8 @@ import sys
 import psycopg
 import uvicorn
 
+from alerts.errors import AlertsError
+from api import complaints_cli
 from api.auth import Role, new_token, token_digest
 from api.config import ApiSettings
 from telemetry.db import conninfo
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     tsub.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke = tsub.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("token_id", type=int)
+    complaints_cli.add_parser(sub)
     return parser
 
 
@@ -117,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, api)
         return 0
     configure_logging(settings.log_level, json=False)
+    if args.command == "complaints":
+        try:
+            return complaints_cli.run(args, settings, api)
+        except (psycopg.Error, TelemetryError, AlertsError, OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
         return asyncio.run(_tokens(args, settings, api))
     except (psycopg.Error, TelemetryError) as exc:

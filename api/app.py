@@ -23,6 +23,8 @@ from api.live.mqtt_feed import MqttFeed
 from api.live.positions import PositionHub
 from api.live.registry import VehicleRegistry
 from api.metrics import ApiMetrics
+from api.open311 import routes as open311
+from api.open311.desk import ComplaintDesk
 from api.routes import (
     alerts,
     devices,
@@ -55,6 +57,7 @@ class AppState(TypedDict):
     """What the lifespan hands to every request (``request.state.runtime``)."""
 
     runtime: Runtime
+    complaints: ComplaintDesk
 
 
 class _AccessLog:
@@ -153,6 +156,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             metrics=metrics,
             tokens=TokenCache(api.auth_cache_s),
         )
+        # Reads the thresholds file: off the event loop.
+        complaints = await asyncio.to_thread(ComplaintDesk, api, sync_pool)
         loop = asyncio.get_running_loop()
 
         def deliver(batch: list[VehiclePosition]) -> None:
@@ -186,6 +191,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
                 _supervise("alerts-listen", lambda: run_alert_feed(runtime)), name="alerts"
             ),
             asyncio.create_task(_supervise("broker-watch", watch_broker), name="broker-watch"),
+            asyncio.create_task(_supervise("complaints", complaints.run), name="complaints"),
         ]
         feed.start()
         log.info(
@@ -197,7 +203,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             mqtt_client=feed.client_id,
         )
         try:
-            yield {"runtime": runtime}
+            yield {"runtime": runtime, "complaints": complaints}
         finally:
             await asyncio.to_thread(feed.stop)
             for task in tasks:
@@ -228,6 +234,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         gtfs,
         ws_positions,
         ws_alerts,
+        open311,
         pages,
     ):
         app.include_router(module.router)

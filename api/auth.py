@@ -18,6 +18,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     CREW = "crew"
     ADMIN = "admin"
+    REPORTER = "reporter"  # an Open311 reporting app: may only submit complaints
 
 
 class Permission(StrEnum):
@@ -30,18 +31,35 @@ class Permission(StrEnum):
     ASSIGN_ALERTS = "assign_alerts"
     MANAGE_DEVICES = "manage_devices"
     MANAGE_TOKENS = "manage_tokens"
+    SUBMIT_COMPLAINTS = "submit_complaints"  # Open311 POST requests.json
+    READ_COMPLAINTS = "read_complaints"  # with their evidence (crews: own districts)
+    CLOSE_COMPLAINTS = "close_complaints"
+    READ_CONTACTS = "read_contacts"  # complainants' personal data: admins only
 
 
 # Operators watch the city and dispatch (assign); crews act on alerts in their districts;
-# admins can do everything, including devices and tokens.
+# admins can do everything, including devices and tokens; reporting apps only submit
+# complaints (Open311).
 GRANTS: Final[dict[Role, frozenset[Permission]]] = {
     Role.OPERATOR: frozenset(
-        {Permission.READ_CITY, Permission.READ_ALERTS, Permission.ASSIGN_ALERTS}
+        {
+            Permission.READ_CITY,
+            Permission.READ_ALERTS,
+            Permission.ASSIGN_ALERTS,
+            Permission.READ_COMPLAINTS,
+            Permission.CLOSE_COMPLAINTS,
+        }
     ),
     Role.CREW: frozenset(
-        {Permission.READ_ALERTS, Permission.ACK_ALERTS, Permission.RESOLVE_ALERTS}
+        {
+            Permission.READ_ALERTS,
+            Permission.ACK_ALERTS,
+            Permission.RESOLVE_ALERTS,
+            Permission.READ_COMPLAINTS,
+        }
     ),
     Role.ADMIN: frozenset(Permission),
+    Role.REPORTER: frozenset({Permission.SUBMIT_COMPLAINTS}),
 }
 
 

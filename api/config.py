@@ -63,3 +63,16 @@ class ApiSettings(BaseSettings):
 
     gtfs_max_age_s: float = Field(default=300.0, gt=0)
     auth_cache_s: float = Field(default=5.0, ge=0)
+
+    # Citizens' complaints (docs/open311.md): the Open311 endpoint, the POST rate limits (fixed
+    # windows counted in PostgreSQL, so they hold across API processes) and the linking rules.
+    open311_jurisdiction: str = Field(default="marrakech.ma", min_length=1, max_length=100)
+    open311_rate_window_s: int = Field(default=3600, ge=1)
+    open311_rate_per_key: int = Field(default=1000, ge=1)
+    open311_rate_per_address: int = Field(default=20, ge=1)
+    complaint_sweep_s: float = Field(default=60.0, gt=0)
+    complaint_alert_severity: Literal["low", "medium", "high", "critical"] = "medium"
+    complaint_alert_sla_h: float = Field(default=72.0, gt=0)
+    # Overrides of the linking radii and windows (alerts.complaint_linking.LinkRules), as JSON:
+    # RASD_API_COMPLAINT_RULES='{"light_radius_m": 50}'.
+    complaint_rules: dict[str, float] = Field(default_factory=dict)

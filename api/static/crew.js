@@ -13,6 +13,17 @@
   map.setView([31.635, -8.0], 12);
   await Rasd.districts(map);
   const marker = L.circleMarker([31.635, -8.0], { radius: 10, color: "#d62828", weight: 3 });
+  // Citizens' complaints of the crew's districts: on the small map, and counted on each card.
+  const complaints = new RasdComplaints.Layer(
+    map, document.getElementById("complaints"), document.getElementById("complaint-count")
+  );
+  let complaintsByAlert = new Map();
+  async function loadComplaints() {
+    await complaints.refresh();
+    complaintsByAlert = RasdComplaints.byAlert([...complaints.items.values()]);
+    render();
+  }
+  setInterval(loadComplaints, RasdComplaints.REFRESH_MS);
 
   const list = document.getElementById("alerts");
   const statusEl = document.getElementById("status");
@@ -31,7 +42,10 @@
       '<div class="meta">' + Rasd.escape(a.summary) + "<br>" + Rasd.escape(a.district || "") +
       " · opened " + Rasd.ago(Date.now() - Date.parse(a.opened_at)) +
       (a.assignee ? " · assigned to " + Rasd.escape(a.assignee) : "") +
-      (a.acknowledged_by ? " · ack by " + Rasd.escape(a.acknowledged_by) : "") + "</div>" +
+      (a.acknowledged_by ? " · ack by " + Rasd.escape(a.acknowledged_by) : "") +
+      ((complaintsByAlert.get(a.alert_id) || []).length ?
+        '<br><span class="complaints-count">' + complaintsByAlert.get(a.alert_id).length +
+        " citizen complaint(s)</span>" : "") + "</div>" +
       '<textarea rows="2" placeholder="note (optional)" data-note>' + Rasd.escape(note) +
       "</textarea>" + buttons + "</div>";
   }
@@ -109,5 +123,6 @@
     }
   });
   setInterval(render, 30000);
-  window.rasdCrew = { alerts, map, select: (id) => alerts.has(id) && select(alerts.get(id)) };
+  loadComplaints();
+  window.rasdCrew = { alerts, map, complaints, select: (id) => alerts.has(id) && select(alerts.get(id)) };
 })();

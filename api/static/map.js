@@ -19,6 +19,11 @@
     staleAfterS: config.stale_after_s, glideMs: Math.min(1000, config.frame_ms * 3),
   }).addTo(map);
   const trail = L.layerGroup().addTo(map);
+  const complaints = new RasdComplaints.Layer(
+    map, document.getElementById("complaints"), document.getElementById("complaint-count")
+  ).start();
+  const showComplaints = document.getElementById("show-complaints");
+  showComplaints.addEventListener("input", () => complaints.setVisible(showComplaints.checked));
   const alerts = new Map();
 
   // -- filters ---------------------------------------------------------------------------------
@@ -185,6 +190,6 @@
 
   applyFilters();
   // For tests and the console: the live state behind the canvas.
-  window.rasd = { map, vehicles, lights, alerts, trailPoints: 0,
+  window.rasd = { map, vehicles, lights, alerts, complaints, trailPoints: 0,
                   screenPoint: (id) => vehicles.screenPoint(id) };
 })();

@@ -1,0 +1,256 @@
+"""Open311 GeoReport v2 at ``/open311/v2`` (JSON): services, POST and GET service requests.
+
+Errors are the spec's list ``[{"code": 400, "description": "..."}]`` with the HTTP status
+the spec names: 400 invalid, 403 missing or bad api_key, 404 unknown; and 429 when rate
+limited, 503 when the database is down (both with ``Retry-After``). ``router`` also carries
+the operators' ``/api/v1/complaints`` routes (``api.open311.operators``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Final, cast
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+import psycopg
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from api.auth import Permission
+from api.deps import runtime_of
+from api.errors import ApiError
+from api.open311 import operators
+from api.open311.desk import ComplaintDesk
+from api.open311.wire import (
+    MAX_FORM_BYTES,
+    MAX_REQUESTS,
+    Open311Error,
+    check_jurisdiction,
+    parse_filter,
+    parse_post,
+    posted_json,
+    request_json,
+    services_json,
+)
+from telemetry.complaints.services import service
+from telemetry.storage.complaints import get_complaint, list_complaints
+
+FORM: Final = "application/x-www-form-urlencoded"
+BAD_KEY: Final = "Invalid api_key received -- can't proceed with create_request."
+
+
+def error_json(exc: Open311Error) -> JSONResponse:
+    """The spec's error list as a response."""
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+
+class Open311Route(APIRoute):
+    """Answers every error of its routes in the Open311 error format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The default handler, with errors turned into ``[{"code", "description"}]``."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Open311Error as exc:
+                return error_json(exc)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+                return error_json(Open311Error(400, f"{where}: {first.get('msg', 'invalid')}"))
+            except ApiError as exc:
+                status = 403 if exc.status in (401, 403) else exc.status
+                return error_json(Open311Error(status, exc.message, headers=exc.headers))
+            except StarletteHTTPException as exc:
+                return error_json(Open311Error(exc.status_code, str(exc.detail)))
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                return error_json(
+                    Open311Error(
+                        503,
+                        f"service temporarily unavailable ({type(exc).__name__}); retry later",
+                        headers={"Retry-After": "5"},
+                    )
+                )
+
+        return guarded
+
+
+open311 = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+def desk_of(request: Request) -> ComplaintDesk:
+    """The process's complaints desk (built by the lifespan)."""
+    return cast(ComplaintDesk, request.state.complaints)
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def _jurisdiction(request: Request) -> None:
+    check_jurisdiction(_params(request), runtime_of(request).api.open311_jurisdiction)
+
+
+Jurisdiction = Annotated[
+    str | None, Query(description="optional: this endpoint serves one jurisdiction")
+]
+
+
+@open311.get("/services.json", summary="Service list")
+async def services(request: Request, jurisdiction_id: Jurisdiction = None) -> JSONResponse:
+    """What can be reported (GeoReport v2 GET Service List)."""
+    _jurisdiction(request)
+    return JSONResponse(services_json())
+
+
+@open311.get("/services/{service_code}.json", summary="Service definition")
+async def service_definition(
+    request: Request, service_code: str, jurisdiction_id: Jurisdiction = None
+) -> JSONResponse:
+    """No service has extra attributes (``metadata`` is false): an empty definition."""
+    _jurisdiction(request)
+    if service(service_code) is None:
+        raise Open311Error(404, f"service_code {service_code[:64]!r} not found")
+    return JSONResponse({"service_code": service_code, "attributes": []})
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != FORM:
+        raise Open311Error(400, f"send the request as {FORM} (got {kind or 'no content type'})")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise Open311Error(400, f"request body larger than {MAX_FORM_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+        return parse_qs(text, keep_blank_values=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Open311Error(400, f"malformed form body: {exc}") from None
+
+
+@open311.post(
+    "/requests.json",
+    summary="Create a service request (api_key of a reporter token)",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["api_key", "service_code"],
+                        "properties": {
+                            name: {"type": "string"}
+                            for name in (
+                                "api_key",
+                                "jurisdiction_id",
+                                "service_code",
+                                "lat",
+                                "long",
+                                "address_string",
+                                "email",
+                                "device_id",
+                                "account_id",
+                                "first_name",
+                                "last_name",
+                                "phone",
+                                "description",
+                                "media_url",
+                            )
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_request(request: Request) -> JSONResponse:
+    """Validate, store (complaint and contact in one transaction) and link a request."""
+    runtime = runtime_of(request)
+    desk = desk_of(request)
+    api = runtime.api
+    address = request.client.host if request.client else "unknown"
+    await desk.count(runtime.pool, f"addr:{address}", api.open311_rate_per_address, "address")
+    form = await _form(request)
+    key = (form.get("api_key") or [request.query_params.get("api_key", "")])[0].strip()
+    if not key:
+        raise Open311Error(403, "api_key was not provided -- can't proceed with create_request.")
+    principal = await runtime.tokens.resolve(runtime.pool, key)
+    if principal is None:
+        runtime.metrics.auth_failures.inc()
+        raise Open311Error(403, BAD_KEY)
+    if not principal.can(Permission.SUBMIT_COMPLAINTS):
+        raise Open311Error(403, f"a {principal.role.value} api_key may not create requests")
+    await desk.count(runtime.pool, f"key:{principal.token_id}", api.open311_rate_per_key, "api_key")
+    posted = parse_post(form, jurisdiction=api.open311_jurisdiction, now=desk.clock())
+    row = await asyncio.to_thread(desk.submit, posted)
+    return JSONResponse(posted_json(row.complaint_id, posted.service), status_code=201)
+
+
+@open311.get("/requests.json", summary="Service requests (90 days, 1000 at most)")
+async def get_requests(
+    request: Request,
+    jurisdiction_id: Jurisdiction = None,
+    service_request_id: Annotated[str | None, Query(description="ids, comma-separated")] = None,
+    service_code: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query(description="open, closed")] = None,
+    start_date: Annotated[str | None, Query(description="w3 date-time")] = None,
+    end_date: Annotated[str | None, Query(description="w3 date-time")] = None,
+) -> JSONResponse:
+    """Requests matching the filters, newest first: never any contact details."""
+    runtime = runtime_of(request)
+    params = _params(request)
+    check_jurisdiction(params, runtime.api.open311_jurisdiction)
+    filters = parse_filter(params, now=desk_of(request).clock())
+    async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
+        rows = await list_complaints(conn, filters, MAX_REQUESTS)
+    zone = ZoneInfo(runtime.api.timezone)
+    return JSONResponse([request_json(r, zone) for r in rows])
+
+
+@open311.get("/requests/{service_request_id}.json", summary="One service request")
+async def get_request(
+    request: Request, service_request_id: str, jurisdiction_id: Jurisdiction = None
+) -> JSONResponse:
+    """One request, as a list of one (the spec's shape)."""
+    runtime = runtime_of(request)
+    _jurisdiction(request)
+    try:
+        number = int(service_request_id)
+    except ValueError:
+        number = 0
+    if not 1 <= number < 2**63:
+        raise Open311Error(404, f"service_request_id {service_request_id[:40]!r} not found")
+    async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
+        row = await get_complaint(conn, number)
+    if row is None:
+        raise Open311Error(404, f"service_request_id {number} not found")
+    return JSONResponse([request_json(row, ZoneInfo(runtime.api.timezone))])
+
+
+@open311.api_route(
+    "/{anything:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
+)
+async def not_found(anything: str) -> JSONResponse:
+    """Anything else under /open311/v2 (including .xml: only JSON is served)."""
+    if anything.endswith(".xml"):
+        raise Open311Error(400, "only JSON is served here: use the .json resource")
+    raise Open311Error(404, f"no Open311 resource {anything[:100]!r}")
+
+
+router = APIRouter()
+router.include_router(open311)
+router.include_router(operators.router)
