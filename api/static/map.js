@@ -15,8 +15,11 @@
   const outlines = await Rasd.districts(map);
 
   const lights = new LightsLayer(config.light_statuses, COLOURS).addTo(map);
+  // A map needs no more than four frames a second (vehicles report every 10 s); the API's
+  // faster default is for latency-sensitive clients. The glide spans about three frames.
+  const FRAME_MS = Math.max(250, config.frame_ms);
   const vehicles = new VehiclesLayer({
-    staleAfterS: config.stale_after_s, glideMs: Math.min(1000, config.frame_ms * 3),
+    staleAfterS: config.stale_after_s, glideMs: Math.min(1000, FRAME_MS * 3),
   }).addTo(map);
   const trail = L.layerGroup().addTo(map);
   const complaints = new RasdComplaints.Layer(
@@ -90,7 +93,7 @@
       Rasd.askToken("That token was refused. Paste an operator token.").then(() => location.reload());
     }
   }
-  Rasd.live("/ws/positions", {}, function (frame) {
+  Rasd.live("/ws/positions", { interval_ms: FRAME_MS }, function (frame) {
     if (frame.type === "snapshot") vehicles.vehicles.clear();
     if (frame.vehicles) { vehicles.update(frame.vehicles); countVehicles(); }
   }, function (status) { vehicleStatus = status; showStatus(); });
