@@ -13,6 +13,7 @@ from alerts.errors import AlertsError
 from api import complaints_cli
 from api.auth import Role, new_token, token_digest
 from api.config import ApiSettings
+from api.open_data import cli as opendata_cli
 from telemetry.db import conninfo
 from telemetry.errors import TelemetryError
 from telemetry.logs import configure_logging
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = tsub.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("token_id", type=int)
     complaints_cli.add_parser(sub)
+    opendata_cli.add_parser(sub)
     return parser
 
 
@@ -120,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, api)
         return 0
     configure_logging(settings.log_level, json=False)
+    if args.command == "opendata":
+        try:
+            return opendata_cli.run(args, settings, api)
+        except (psycopg.Error, TelemetryError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if args.command == "complaints":
         try:
             return complaints_cli.run(args, settings, api)

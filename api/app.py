@@ -25,12 +25,14 @@ from api.live.registry import VehicleRegistry
 from api.metrics import ApiMetrics
 from api.open311 import routes as open311
 from api.open311.desk import ComplaintDesk
+from api.open_data.refresh import OpenDataRefresher
 from api.routes import (
     alerts,
     devices,
     energy,
     gtfs,
     lights,
+    open_data,
     ops,
     pages,
     tokens,
@@ -49,7 +51,8 @@ DESCRIPTION = """Live operations API of Rasd: devices, vehicle positions and tra
 status and energy, alerts, and the live WebSocket streams (frames: docs/api.md).
 
 Every `/api/v1` route and both WebSockets need a token (`Authorization: Bearer rasd_...`, or
-`?token=` on WebSockets); `/healthz`, `/readyz`, `/metrics` and the GTFS-Realtime feed are open.
+`?token=` on WebSockets); `/healthz`, `/readyz`, `/metrics` and the GTFS-Realtime feed are open,
+as are the open-data feeds under `/open-data/v1` (CSV and JSON, docs/open_data.md).
 """
 
 
@@ -193,6 +196,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             asyncio.create_task(_supervise("broker-watch", watch_broker), name="broker-watch"),
             asyncio.create_task(_supervise("complaints", complaints.run), name="complaints"),
         ]
+        if api.opendata_refresh_s > 0:
+            # Materialised open-data days; the advisory lock lets one process do each pass.
+            refresher = OpenDataRefresher(settings, api)
+            tasks.append(
+                asyncio.create_task(_supervise("open-data", refresher.run), name="open-data")
+            )
         feed.start()
         log.info(
             "api_started",
@@ -235,6 +244,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         ws_positions,
         ws_alerts,
         open311,
+        open_data,
         pages,
     ):
         app.include_router(module.router)

@@ -76,3 +76,14 @@ class ApiSettings(BaseSettings):
     # Overrides of the linking radii and windows (alerts.complaint_linking.LinkRules), as JSON:
     # RASD_API_COMPLAINT_RULES='{"light_radius_m": 50}'.
     complaint_rules: dict[str, float] = Field(default_factory=dict)
+
+    # Open data (docs/open_data.md): the background refresh of the materialised daily figures
+    # (0 = none in this process: run `python -m api opendata refresh` from a timer instead), the
+    # days recomputed for late readings when a new day completes, the request range limits and
+    # the licence the feeds are published under.
+    opendata_refresh_s: float = Field(default=900.0, ge=0)
+    opendata_recheck_days: int = Field(default=8, ge=0, le=366)
+    opendata_max_days: int = Field(default=3 * 366, ge=1)
+    opendata_max_months: int = Field(default=120, ge=1)
+    opendata_licence: str = "CC-BY-4.0"
+    opendata_licence_url: str = "https://creativecommons.org/licenses/by/4.0/"
