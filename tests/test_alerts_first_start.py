@@ -19,6 +19,7 @@ from alerts.partition import Partition
 from telemetry.decoding import EnergyRow, PositionRow
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
+from telemetry.solar import elevation_deg
 from telemetry.storage import alerts as alert_store
 from telemetry.storage.assets import assets_changed_since, registered_ids
 from telemetry.storage.devices import upsert_devices
@@ -33,8 +34,10 @@ HOUR = 3600.0
 
 
 def _energy(device: str, at: float) -> EnergyRow:
+    """A healthy light's report: lit only while the Sun is down, so no run raises day-burning."""
     t = datetime.fromtimestamp(at, UTC)
-    return EnergyRow(device, t, t, 1000.0, 60.0, 230.0, 0.27, 0.95, True, 100.0, 1)
+    lit = elevation_deg(at, 31.62, -7.99) < 0.0
+    return EnergyRow(device, t, t, 1000.0, 60.0 if lit else 0.0, 230.0, 0.27, 0.95, lit, 100.0, 1)
 
 
 def _fix(device: str, at: float, lat: float, lon: float, speed: float) -> PositionRow:
