@@ -171,6 +171,7 @@ class VehicleThresholds(_Section):
     timezone: str = "Africa/Casablanca"
     moving_kmh: NonNegative = 3.0
     offline_after_s: Positive = 600.0
+    truck_offline_after_s: Positive = 1200.0
     active_window_s: Positive = 1800.0
     bus_service: ServiceHours = ServiceHours()
     bus_speed_limit_kmh: Positive = 70.0
@@ -183,7 +184,7 @@ class VehicleThresholds(_Section):
     route_min_s: NonNegative = 180.0
     tracker_max_speed_kmh: Positive = 250.0
     tracker_min_jump_m: NonNegative = 1000.0
-    tracker_bad_fixes: Count = 1
+    tracker_bad_fixes: Count = 5
     tracker_window_s: Positive = 3600.0
     tracker_clear_after_s: Positive = 3600.0
     tracker_relocate_after: Count = 3

@@ -149,7 +149,7 @@ class Engine:
                 assert d.lat is not None and d.lon is not None
                 moving = d.speed_kmh is not None and d.speed_kmh >= moving_kmh
                 fix = (d.fix_time.timestamp(), d.lat, d.lon, moving)
-                seeded += self.offline.seed(d.device_id, d.received_at.timestamp(), fix)
+                seeded += self.offline.seed(d.device_id, d.fleet, d.received_at.timestamp(), fix)
         return seeded
 
     def begin(self, observed_from: float) -> None:
@@ -193,8 +193,9 @@ class Engine:
         last = self._last_fix.get(fix.device_id)
         if last is not None and fix.ts <= last[0]:
             return  # stale or redelivered
-        self.offline.heard(fix.device_id, self.now)
-        self.tracker.null_fix(fix, self._fleet(fix.device_id, None))
+        fleet = self._fleet(fix.device_id, None)
+        self.offline.heard(fix.device_id, self.now, fleet)
+        self.tracker.null_fix(fix, fleet)
 
     def _moving(self, position: Position) -> bool:
         if position.speed_kmh is not None:
@@ -215,9 +216,9 @@ class Engine:
             if position.ts < last[0]:
                 self.collection.late(position, self.catalog.assets.get(device))
             return
-        self.offline.heard(device, self.now)
         asset = self.catalog.assets.get(device)
         fleet = asset.fleet if asset is not None else (position.fleet or Fleet.BUS)
+        self.offline.heard(device, self.now, fleet)
         moving = self._moving(position)
         self._last_fix[device] = (position.ts, position.lat, position.lon)
         self.offline.fix(position, moving)

@@ -31,6 +31,7 @@ from tests.test_alerts_support import EVENING, Outcome, engine, light, stored_al
 
 DEPOT = (31.668, -8.040)
 HOUR = 3600.0
+TRUCK_OFFLINE_S = load_thresholds().vehicles.truck_offline_after_s
 
 
 def _energy(device: str, at: float) -> EnergyRow:
@@ -105,7 +106,7 @@ def test_devices_silent_since_before_the_first_start_are_reported(migrated: Sett
         assert got == {
             Outcome("silent_light", "L-OLD", three_days + 2700, None),
             Outcome("silent_light", "L-NEW", registered_new[0].timestamp() + 2700, None),
-            Outcome("vehicle_offline", "T-1", now - 12 * HOUR + 600, None),
+            Outcome("vehicle_offline", "T-1", now - 12 * HOUR + TRUCK_OFFLINE_S, None),
         }
 
         # A restart finds the same silences and opens nothing more.

@@ -240,11 +240,12 @@ def test_alerts_carry_their_escalation_levels() -> None:
     eng = engine(vehicle("T-1", Fleet.TRUCK), th=NO_HOLD)
     night = datetime(2025, 12, 19, 23, 30, tzinfo=UTC).timestamp()
     run(eng, [_fix("T-1", night)])
-    eng.tick(night + 600)
+    due = night + th.vehicles.truck_offline_after_s
+    eng.tick(due)
     (raised,) = [e for e in eng.take() if isinstance(e, Raise)]
     # vehicle_offline: SLA 1 h, levels at the breach and two hours later (thresholds.toml).
-    assert raised.sla_due == night + 600 + 3600
-    assert raised.escalations == (night + 600 + 3600, night + 600 + 3 * 3600)
+    assert raised.sla_due == due + 3600
+    assert raised.escalations == (due + 3600, due + 3 * 3600)
     assert th.escalation_times("lampFailure", 0.0) == (72 * 3600.0, 96 * 3600.0)
 
 
@@ -264,12 +265,24 @@ def test_offline_only_while_in_service() -> None:
     effects += eng.take()
     assert brief(effects) == [("raise", "vehicle_offline", "B-1", day + 600, 0)]
     late = run(eng, [_fix("B-1", night), _fix("T-1", night)])  # bus out of service, truck on shift
-    eng.tick(night + 601)
+    # A truck's threshold is longer (it reports every 5 min when stopped, in batches).
+    truck_after = NO_HOLD.vehicles.truck_offline_after_s
+    assert truck_after > NO_HOLD.vehicles.offline_after_s
+    eng.tick(night + truck_after - 1)
     late += eng.take()
-    assert brief(late) == [
-        ("clear", "vehicle_offline", "B-1", night),
-        ("raise", "vehicle_offline", "T-1", night + 600, 0),
-    ]
+    assert brief(late) == [("clear", "vehicle_offline", "B-1", night)]
+    eng.tick(night + truck_after)
+    assert brief(eng.take()) == [("raise", "vehicle_offline", "T-1", night + truck_after, 0)]
+
+
+def test_a_bus_last_heard_as_the_service_ends_is_not_offline() -> None:
+    eng = engine(vehicle("B-1"), vehicle("B-2"), th=NO_HOLD)
+    end = datetime(2025, 12, 19, 21, 59, 50, tzinfo=UTC).timestamp()  # 22:59:50 local
+    # B-1 drove its last run until 23:00 and parked (hourly reports); B-2 fell silent earlier.
+    effects = run(eng, [_fix("B-2", end - 700), _fix("B-1", end)])
+    eng.tick(end + 2 * NO_HOLD.vehicles.offline_after_s)
+    effects += eng.take()
+    assert brief(effects) == [("raise", "vehicle_offline", "B-2", end - 100, 0)]
 
 
 def test_service_hours_may_span_midnight() -> None:
@@ -334,21 +347,40 @@ def test_route_deviation_after_minutes_off_the_polyline() -> None:
 
 def test_faulty_tracker_on_null_island_and_impossible_jumps() -> None:
     th = thresholds(lifecycle={"clear_hold_s": 0.0})
+    bad = th.vehicles.tracker_bad_fixes
+    assert bad > 1  # a healthy receiver's odd cold-start (0, 0) fix is no fault
     eng = engine(vehicle("B-1"), vehicle("B-2"), th=th)
     t = datetime(2025, 12, 19, 10, 0, tzinfo=UTC).timestamp()
-    effects = run(
-        eng,
-        [
-            _fix("B-1", t),
-            NullFix("B-1", t + 10, t + 10),
-            _fix("B-2", t),
-            _fix("B-2", t + 10, 31.70, -8.0),  # 7.8 km in 10 s
-            _fix("B-2", t + 20),  # back where it was: good again
-        ],
-    )
+    nulls = [NullFix("B-1", t + 60 * i, t + 60 * i) for i in range(1, bad)]
+    assert not kinds_raised(run(eng, [_fix("B-1", t), *nulls]))
+    # Each jump away (7.8 km in 10 s) is bad; the fix back where it was is good again.
+    jumps = [
+        f
+        for i in range(bad)
+        for f in (_fix("B-2", t + 60 * i), _fix("B-2", t + 60 * i + 10, 31.70, -8.0))
+    ]
+    last = t + 60 * bad
+    effects = run(eng, [NullFix("B-1", last, last), *jumps, _fix("B-2", last + 20)])
     assert kinds_raised(effects) == [("faulty_tracker", "B-1"), ("faulty_tracker", "B-2")]
-    cleared = run(eng, [_fix("B-2", t + 20 + 3600 + 10 * i) for i in range(2)])
-    assert brief(only("faulty_tracker", cleared)) == [("clear", "faulty_tracker", "B-2", t + 3620)]
+    # The bad fixes of the last hour are counted, not every bad fix ever seen.
+    counted = {e.key.asset_key: e.details["bad_fixes"] for e in effects if isinstance(e, Raise)}
+    assert counted == {"B-1": bad, "B-2": bad}
+    since = t + 60 * (bad - 1) + 10  # B-2's last bad fix
+    good = [_fix("B-2", last + 20 + 600 * i) for i in range(1, 8)]
+    cleared = run(eng, good)
+    assert brief(only("faulty_tracker", cleared)) == [
+        ("clear", "faulty_tracker", "B-2", next(g.ts for g in good if g.ts - since >= 3600))
+    ]
+
+
+def test_null_fixes_spread_over_more_than_the_window_raise_nothing() -> None:
+    th = thresholds()
+    t_ = th.vehicles
+    eng = engine(vehicle("B-1"), th=th)
+    t = datetime(2025, 12, 19, 10, 0, tzinfo=UTC).timestamp()
+    spacing = t_.tracker_window_s / (t_.tracker_bad_fixes - 1) + 1
+    fixes = [NullFix("B-1", t + spacing * i, t + spacing * i) for i in range(20)]
+    assert not kinds_raised(run(eng, fixes))
 
 
 @settings(max_examples=200)

@@ -74,6 +74,7 @@ def start_alerts(tmp_path: Path) -> Iterator[Callable[..., AlertsProcess]]:
         tmp_path / "thresholds.toml",
         clear_hold_s="0",
         offline_after_s="5",
+        truck_offline_after_s="5",
         hold_s="0.5",
     )
 

@@ -114,21 +114,29 @@ class SilentLightRule:
 
 
 class VehicleOfflineRule:
-    """A vehicle in service with no position received for ``offline_after_s``."""
+    """A vehicle in service with no position received for its fleet's threshold
+    (``offline_after_s`` for buses, ``truck_offline_after_s`` for trucks)."""
 
     def __init__(self, life: Lifecycle, catalog: Catalog, thresholds: VehicleThresholds) -> None:
         self._life = life
         self._catalog = catalog
         self._t = thresholds
         self._zone = ZoneInfo(thresholds.timezone)
-        self.deadlines = Deadlines(thresholds.offline_after_s)
+        # One queue per fleet: each keeps its deadlines in FIFO order only with one threshold.
+        self._deadlines = {
+            Fleet.BUS: Deadlines(thresholds.offline_after_s),
+            Fleet.TRUCK: Deadlines(thresholds.truck_offline_after_s),
+        }
         self._last_fix: dict[str, tuple[float, float, float, bool]] = {}  # ts, lat, lon, moving
         self._last_moving: dict[str, float] = {}
 
-    def heard(self, device_id: str, now: float) -> None:
+    def _queue(self, fleet: Fleet) -> Deadlines:
+        return self._deadlines[Fleet.TRUCK if fleet is Fleet.TRUCK else Fleet.BUS]
+
+    def heard(self, device_id: str, now: float, fleet: Fleet) -> None:
         """Any message from the vehicle, even an unusable fix: its tracker is online."""
         self._life.fall(AlertKey(VEHICLE_OFFLINE, device_id), now, "vehicle reporting again")
-        self.deadlines.heard(device_id, now)
+        self._queue(fleet).heard(device_id, now)
 
     def fix(self, position: Position, moving: bool) -> None:
         """Remember when the vehicle last reported and last moved (device time)."""
@@ -139,20 +147,23 @@ class VehicleOfflineRule:
         if moving and position.ts > self._last_moving.get(device, float("-inf")):
             self._last_moving[device] = position.ts
 
-    def seed(self, device_id: str, received: float, fix: tuple[float, float, float, bool]) -> bool:
+    def seed(
+        self, device_id: str, fleet: Fleet, received: float, fix: tuple[float, float, float, bool]
+    ) -> bool:
         """A vehicle not heard in this run: last received at ``received``, its newest fix
         ``(ts, lat, lon, moving)``. Whether it was in service is judged from that fix alone
         (a stopped last fix gives no evidence of service: no alert)."""
-        if not self.deadlines.seed(device_id, received):
+        if not self._queue(fleet).seed(device_id, received):
             return False
         self._last_fix[device_id] = fix
         if fix[3]:
             self._last_moving[device_id] = fix[0]
         return True
 
-    def in_service(self, device_id: str, fleet: Fleet) -> bool:
+    def in_service(self, device_id: str, fleet: Fleet, overdue_at: float) -> bool:
         """Moved recently before its last fix, which was not a stop at its depot, and (buses)
-        that fix was within service hours."""
+        both that fix and ``overdue_at`` fall within service hours (a bus last heard just before
+        the service ends has gone to its depot, not offline)."""
         last = self._last_fix.get(device_id)
         last_moving = self._last_moving.get(device_id)
         if last is None or last_moving is None:
@@ -163,8 +174,10 @@ class VehicleOfflineRule:
         if not moving and self._at_home(device_id, lat, lon):
             return False  # back at the depot: its tracker goes to hourly reports
         if fleet is Fleet.BUS:
-            local = datetime.fromtimestamp(last_fix, self._zone).time()
-            return in_hours(local, self._t.bus_service)
+            return all(
+                in_hours(datetime.fromtimestamp(t, self._zone).time(), self._t.bus_service)
+                for t in (last_fix, overdue_at)
+            )
         return True
 
     def _at_home(self, device_id: str, lat: float, lon: float) -> bool:
@@ -176,16 +189,19 @@ class VehicleOfflineRule:
     def tick(self, now: float) -> None:
         """Raise for vehicles in service that are overdue by ``now``."""
         assets = self._catalog.assets
-        for device, deadline, last in self.deadlines.due(now):
-            if device not in assets:
-                continue  # unregistered, or taken out of service since
-            subject = self._catalog.subject(device, Fleet.BUS)
-            if not self.in_service(device, subject.asset_kind):
-                continue
-            self._life.rise(
-                AlertKey(VEHICLE_OFFLINE, device),
-                deadline,
-                subject,
-                f"{device} offline since {iso(last)}",
-                {"last_received": iso(last)},
-            )
+        for queue in self._deadlines.values():
+            for device, deadline, last in queue.due(now):
+                if device in assets:  # else unregistered, or taken out of service since
+                    self._overdue(device, deadline, last)
+
+    def _overdue(self, device: str, deadline: float, last: float) -> None:
+        subject = self._catalog.subject(device, Fleet.BUS)
+        if not self.in_service(device, subject.asset_kind, deadline):
+            return
+        self._life.rise(
+            AlertKey(VEHICLE_OFFLINE, device),
+            deadline,
+            subject,
+            f"{device} offline since {iso(last)}",
+            {"last_received": iso(last)},
+        )
