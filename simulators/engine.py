@@ -64,13 +64,15 @@ class _VehicleTarget:
         self.tracker = tracker
 
     def apply(self, event: ScriptedEvent, out: list[Message]) -> None:
-        """GPS or communication loss, a stop or a detour from ``event.at`` to ``event.end``."""
+        """GPS or communication loss, a stop, a race or a detour from ``event.at`` to
+        ``event.end``."""
         end = math.inf if event.end is None else event.end
         actions = {
             "gps_loss": self.tracker.gps_loss,
             "comm_loss": self.tracker.comm_loss,
             "idle": self.tracker.idle,
             "detour": self.tracker.detour,
+            "speeding": self.tracker.speeding,
         }
         actions[event.action](event.at, end)
 

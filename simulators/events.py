@@ -22,7 +22,7 @@ LIGHT_ALIASES: Final = {
 }
 #: Light actions that change the lamp without the controller noticing (no TALQ alarm).
 SILENT_LIGHT_ACTIONS: Final = ("stuck_on",)
-VEHICLE_ACTIONS: Final = ("gps_loss", "comm_loss", "idle", "detour")
+VEHICLE_ACTIONS: Final = ("gps_loss", "comm_loss", "idle", "detour", "speeding")
 TRUCK_ACTIONS: Final = (*VEHICLE_ACTIONS, "skip_collection")
 
 
@@ -66,8 +66,8 @@ def resolve(spec: EventSpec, start: float, kind: str) -> ScriptedEvent:
             raise ScenarioError(
                 f"event on {spec.target}: a {kind} can have {', '.join(allowed)}, not {action!r}"
             )
-        if action == "idle" and spec.duration is None:
-            raise ScenarioError(f"event on {spec.target}: idle needs a duration, e.g. 45m")
+        if action in ("idle", "speeding") and spec.duration is None:
+            raise ScenarioError(f"event on {spec.target}: {action} needs a duration, e.g. 45m")
         if (spec.point is None) != (action != "skip_collection"):
             raise ScenarioError(
                 f"event on {spec.target}: skip_collection names a round point (its seq or "

@@ -82,13 +82,56 @@ class Itinerary:
             elif leg.path is None:
                 held.append(replace(leg, t1=leg.t1 + seconds))
             else:
-                frac = (at - leg.t0) / (leg.t1 - leg.t0)
-                d = leg.d0 + (leg.d1 - leg.d0) * frac
-                lat, lon, _ = leg.path.at(d)
-                held.append(replace(leg, t1=at, d1=d))
+                head, tail = _split(leg, at)
+                lat, lon, _ = leg.path.at(head.d1)
+                held.append(head)
                 held.append(stay(at, seconds, lat, lon))
-                held.append(replace(leg, t0=at + seconds, t1=leg.t1 + seconds, d0=d))
+                held.append(replace(tail, t0=at + seconds, t1=leg.t1 + seconds))
         self._legs = held
+
+    def race(self, at: float, seconds: float, speed_kmh: float) -> float:
+        """Drive on at ``speed_kmh`` from ``at`` for ``seconds`` without stopping (a parked
+        leg ends the race); everything planned after happens that much earlier. Returns that
+        shift (negative seconds)."""
+        legs = self._legs
+        while not legs or legs[-1].t1 <= at:
+            legs.extend(self._planner())
+        raced: deque[Leg] = deque()
+        pending: deque[Leg] = deque()
+        for leg in legs:
+            if leg.t1 <= at:
+                raced.append(leg)
+            elif leg.t0 < at:
+                head, tail = _split(leg, at)
+                raced.append(head)
+                pending.append(tail)
+            else:
+                pending.append(leg)
+        end, mps = at + seconds, speed_kmh / 3.6
+        t = original = at  # where the race is, in the raced and in the planned timeline
+        while t < end:
+            if not pending:
+                pending.extend(self._planner())
+            leg = pending[0]
+            if leg.parked:
+                break
+            pending.popleft()
+            original = leg.t1
+            if leg.path is None:
+                continue  # a stop it does not make
+            fast = abs(leg.d1 - leg.d0) / mps
+            if t + fast <= end:
+                raced.append(replace(leg, t0=t, t1=t + fast))
+                t += fast
+                continue
+            head, tail = _split(leg, leg.t0 + (leg.t1 - leg.t0) * (end - t) / fast)
+            raced.append(replace(head, t0=t, t1=end))
+            pending.appendleft(tail)  # the rest of the leg at its own pace
+            original, t = tail.t0, end
+        shift = t - original
+        raced.extend(replace(leg, t0=leg.t0 + shift, t1=leg.t1 + shift) for leg in pending)
+        self._legs = raced
+        return shift
 
     def state_at(self, t: float) -> State:
         """The true position, speed and heading at ``t`` (never earlier than a previous call)."""
@@ -112,3 +155,11 @@ class Itinerary:
         self._heading = heading
         speed = abs(leg.d1 - leg.d0) / span * 3.6 if span > 0 else 0.0
         return State(lat, lon, speed, heading, True, False, leg.t1)
+
+
+def _split(leg: Leg, at: float) -> tuple[Leg, Leg]:
+    """``leg`` cut at ``at`` (strictly inside it): before and after."""
+    if leg.path is None:
+        return replace(leg, t1=at), replace(leg, t0=at)
+    d = leg.d0 + (leg.d1 - leg.d0) * (at - leg.t0) / (leg.t1 - leg.t0)
+    return replace(leg, t1=at, d1=d), replace(leg, t0=at, d0=d)

@@ -24,6 +24,8 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
+#: How fast a scripted speeding vehicle drives: over both fleets' limits (70 and 80 km/h).
+RACING_KMH = 95.0
 #: How far off its line a scripted detour takes a vehicle, and how long it takes to get there.
 DETOUR_M = 400.0
 _DETOUR_RAMP_S = 60.0
@@ -78,6 +80,11 @@ class Tracker:
         """Scripted: stand still where it is from ``start`` to ``end``, then carry on late."""
         self.itinerary.hold(start, end - start)
         self._plan_t += end - start
+
+    def speeding(self, start: float, end: float) -> None:
+        """Scripted: race at ``RACING_KMH`` from ``start`` to ``end`` without stopping, then
+        carry on early."""
+        self._plan_t += self.itinerary.race(start, end - start, RACING_KMH)
 
     def detour(self, start: float, end: float) -> None:
         """Scripted: drive a parallel street ``DETOUR_M`` to the left from ``start`` to ``end``."""

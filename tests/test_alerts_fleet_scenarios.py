@@ -84,14 +84,15 @@ def driver(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Sce
         d.close()
 
 
-# -- a winter morning: a lamp stuck on after sunrise, a bus on a detour ---------------------------
+# -- a winter morning: a lamp stuck on after sunrise, a bus on a detour, a bus racing -------------
 
 MORNING = "2025-12-20T07:00:00+01:00"  # sunrise ~08:27 local
-STUCK, DETOURED = "L-GUE-00009", "B-003"
+STUCK, DETOURED, RACER = "L-GUE-00009", "B-003", "B-001"
 
 
 def morning_scenario() -> Scenario:
-    """Four buses, 200 lights, no random faults or defects; only the scripted events happen."""
+    """Four buses, 200 lights, no random faults or defects; only the scripted events happen:
+    a lamp stuck on, a detour and a bus racing for four minutes."""
     return Scenario.model_validate(
         {
             "name": "alerts-morning",
@@ -99,7 +100,11 @@ def morning_scenario() -> Scenario:
             "trucks": {"count": 0},
             "lights": {"count": 200, "fault_rate_multiplier": 0.0},
             "defects": {"enabled": False},
-            "events": [f"+0m {STUCK} stuck_on 3h", f"+3h10m {DETOURED} detour 20m"],
+            "events": [
+                f"+0m {STUCK} stuck_on 3h",
+                f"+3h10m {DETOURED} detour 20m",
+                f"+2h {RACER} speeding 4m",
+            ],
         }
     )
 
@@ -141,6 +146,22 @@ def _route_deviation(messages: list[Message]) -> Outcome:
     raise AssertionError("the detour never ended")
 
 
+def _speeding(messages: list[Message]) -> Outcome:
+    """Opens at the first fix ``speeding_min_s`` into a run of fixes over the bus limit;
+    clears at the first fix back under it."""
+    over_since = opened = None
+    for fix in _fixes(messages, RACER):
+        if fix.speed_kmh <= VEHICLES.bus_speed_limit_kmh:
+            if opened is not None:
+                return Outcome("speeding", RACER, opened, fix.ts)
+            over_since = None
+            continue
+        over_since = fix.ts if over_since is None else over_since
+        if opened is None and fix.ts - over_since >= VEHICLES.speeding_min_s:
+            opened = fix.ts
+    raise AssertionError("the race never ended")
+
+
 def _line_of(bus: str) -> str:
     return next(b.line_id for b in build_devices(morning_scenario()).buses if b.device_id == bus)
 
@@ -152,7 +173,11 @@ def test_morning_stuck_lamp_and_detour(driver: Callable[..., ScenarioDriver]) ->
     got = d.finish(t0 + 4 * 3600)
     detour = _route_deviation(messages)
     burning = _day_burning(messages)
-    assert got == {burning, detour}
+    racing = _speeding(messages)
+    assert got == {burning, detour, racing}
+    # One race, one alert: from half a minute after it began to its end (stops skipped).
+    assert t0 + 120 * 60 + VEHICLES.speeding_min_s <= racing.opened < t0 + 121 * 60
+    assert t0 + 124 * 60 <= (racing.resolved or 0) <= t0 + 124 * 60 + 30
     # The stuck lamp sent no fault: the rule found it from its readings alone.
     assert not [m for m in messages if m.device_id == STUCK and "fault" in m.topic]
     assert t0 + 190 * 60 + VEHICLES.route_min_s <= detour.opened < t0 + 195 * 60

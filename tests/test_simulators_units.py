@@ -169,6 +169,7 @@ def test_bad_scenarios_are_explained(text: str, message: str) -> None:
         ("+1m B-001 lampFailure", "a bus can have"),
         ("+1m B-001 skip_collection 3", "a bus can have"),
         ("+1m T-ARM-001 idle", "idle needs a duration"),
+        ("+1m B-001 speeding", "speeding needs a duration"),
         ("+1m C-001 lampFailure", "only supply_loss"),
     ],
 )
