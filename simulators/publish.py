@@ -12,14 +12,13 @@ import time
 import zlib
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.errors import PublishError
+from telemetry.mqtt_client import KEEPALIVE_S, Handlers, new_client
 from telemetry.settings import Settings
 
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
@@ -34,8 +33,7 @@ class _Connection:
         self,
         settings: Settings,
         client_id: str,
-        username: str | None,
-        password: str | None,
+        account: tuple[str, str] | None,
         window: int,
         protocol: MQTTProtocolVersion,
     ) -> None:
@@ -47,48 +45,25 @@ class _Connection:
         self._connected = False
         self._refusal: str | None = None
         self._next_reconnect = 0.0
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-        if username:
-            client.username_pw_set(username, password)
+        handlers = Handlers(
+            connected=self._on_connect, disconnected=self._on_disconnect, published=self._on_publish
+        )
+        client = new_client(settings, client_id, handlers, account=account, protocol=protocol)
         client.max_inflight_messages_set(window)
         client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
         self.client = client
         self._host, self._port = settings.mqtt_host, settings.mqtt_port
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, reason_code: ReasonCode, session_present: bool) -> None:
         if reason_code.is_failure:
             self._refusal = str(reason_code)
         else:
             self._connected = True
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, reason_code: ReasonCode) -> None:
         self._connected = False
 
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_publish(self, reason_code: ReasonCode) -> None:
         self.outstanding -= 1
         if reason_code.is_failure:  # e.g. "Not authorized": the ACL refused the topic
             self.refused += 1
@@ -98,7 +73,7 @@ class _Connection:
     def open(self, timeout: float) -> None:
         """Connect and wait for the CONNACK."""
         try:
-            self.client.connect(self._host, self._port, keepalive=30)
+            self.client.connect(self._host, self._port, keepalive=KEEPALIVE_S)
         except OSError as exc:
             raise PublishError(f"broker {self._host}:{self._port} unreachable: {exc}") from None
         deadline = time.monotonic() + timeout
@@ -204,8 +179,7 @@ class MqttPublisher:
             connection = _Connection(
                 self.settings,
                 f"{self._name}-{index}",
-                self.settings.mqtt_username,
-                self.settings.mqtt_password,
+                None,  # the service account of the settings
                 self.window,
                 self._protocol,
             )
@@ -237,8 +211,7 @@ class MqttPublisher:
             connection = _Connection(
                 self.settings,
                 f"{device_id}-{self._name}",
-                device_id,
-                password,
+                (device_id, password),
                 max(10, self.window // 10),
                 self._protocol,
             )

@@ -22,13 +22,12 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from simulators.errors import PublishError, RecordingError
 from simulators.messages import Message
+from telemetry.mqtt_client import KEEPALIVE_S, Handlers, new_client
 from telemetry.settings import Settings
 
 FORMAT: Final = "rasd-recording"
@@ -190,40 +189,20 @@ class BrokerRecorder:
         self._started = started_monotonic
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            protocol=mqtt.MQTTv5,
-            client_id=f"rasd-sim-record-{int(time.time() * 1000)}",
+        handlers = Handlers(
+            connected=self._on_connect, subscribed=self._on_subscribe, message=self._on_message
         )
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
+        self.client = new_client(settings, f"rasd-sim-record-{int(time.time() * 1000)}", handlers)
         self._host, self._port = settings.mqtt_host, settings.mqtt_port
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, reason_code: ReasonCode, session_present: bool) -> None:
         if not reason_code.is_failure:
-            client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+            self.client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
 
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
+    def _on_subscribe(self, mid: int, reason_codes: list[ReasonCode]) -> None:
         self._subscribed.set()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
         t = time.monotonic() - self._started
         with self._lock:
             self.writer.write(Recorded(t, message.topic, bytes(message.payload)))
@@ -231,7 +210,7 @@ class BrokerRecorder:
     def start(self, timeout: float = 10.0) -> None:
         """Connect and subscribe; raises ``PublishError`` when the broker does not answer."""
         try:
-            self.client.connect(self._host, self._port, keepalive=30)
+            self.client.connect(self._host, self._port, keepalive=KEEPALIVE_S)
         except OSError as exc:
             raise PublishError(f"broker {self._host}:{self._port} unreachable: {exc}") from None
         self.client.loop_start()

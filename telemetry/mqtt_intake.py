@@ -16,11 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -28,6 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
 from telemetry.backoff import Backoff
+from telemetry.mqtt_client import KEEPALIVE_S, Handlers, new_client
 from telemetry.settings import Settings
 
 log = structlog.get_logger("telemetry.mqtt_intake")
@@ -103,19 +102,19 @@ class MqttIntake:
         self._thread: threading.Thread | None = None
         self._sub_mid: int | None = None
         self._was_up = False  # subscribed during the current connection
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=mqtt.MQTTv5,
+        handlers = Handlers(
+            connected=self._on_connect,
+            disconnected=self._on_disconnect,
+            subscribed=self._on_subscribe,
+            message=self._on_message,
+        )
+        client = new_client(
+            settings,
+            options.client_id,
+            handlers,
             reconnect_on_failure=False,
             manual_ack=options.persistent,
         )
-        if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         self.client = client
 
     @property
@@ -196,7 +195,7 @@ class MqttIntake:
                 self.client.connect(
                     self.settings.mqtt_host,
                     self.settings.mqtt_port,
-                    keepalive=30,
+                    keepalive=KEEPALIVE_S,
                     clean_start=not self.options.persistent,
                     properties=self._connect_properties(),
                 )
@@ -215,17 +214,10 @@ class MqttIntake:
             log.warning("broker_connection_lost", retry_in_s=round(delay, 2))
             self._stopping.wait(delay)
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, reason_code: ReasonCode, session_present: bool) -> None:
         if reason_code.is_failure:
             log.error("broker_refused_connection", reason=str(reason_code))
-            client.disconnect()
+            self.client.disconnect()
             return
         self.generation += 1
         if self._connects is not None:
@@ -233,20 +225,13 @@ class MqttIntake:
         log.info(
             "broker_connected",
             client_id=self.client_id,
-            session_present=flags.session_present,
+            session_present=session_present,
             generation=self.generation,
         )
         options = SubscribeOptions(qos=self.options.qos)
-        _, self._sub_mid = client.subscribe([(f, options) for f in self.options.filters])
+        _, self._sub_mid = self.client.subscribe([(f, options) for f in self.options.filters])
 
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
+    def _on_subscribe(self, mid: int, reason_codes: list[ReasonCode]) -> None:
         if mid != self._sub_mid:
             return
         if any(rc.is_failure for rc in reason_codes):
@@ -262,21 +247,14 @@ class MqttIntake:
             self._connected.set(1)
         log.info("subscribed", filter=self.topic_filter)
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, reason_code: ReasonCode) -> None:
         self.subscribed.clear()
         if self._connected is not None:
             self._connected.set(0)
         if not self._stopping.is_set():
             log.warning("broker_disconnected", reason=str(reason_code))
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acked: the broker keeps it for this session and redelivers it
         inbound = Inbound(

@@ -18,17 +18,8 @@ from api.live.alerts_hub import AlertStreamFilter, AlertSubscriber
 from api.live.board import iso_ms
 from api.routes.alerts import in_thread
 from api.runtime import Runtime
-from api.wsconn import (
-    CLOSE_BAD_REQUEST,
-    CLOSE_FORBIDDEN,
-    CLOSE_SEND_TIMEOUT,
-    Sender,
-    admit,
-    answer_pings,
-    close_quietly,
-    refuse,
-    run_until_first_done,
-)
+from api.wsconn import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, Sender, admit, refuse
+from api.wsstream import metered_sender, serve
 from telemetry.storage.alerts import MAX_PAGE, Alert, AlertFilter, AlertPage, list_alerts
 
 router = APIRouter()
@@ -113,23 +104,8 @@ async def ws_alerts(websocket: WebSocket) -> None:
     hub = runtime.alerts
     # Subscribed before the snapshot is read, so no change falls between the two.
     subscriber = hub.subscribe(AlertStreamFilter(districts, kinds))
-    gauge = metrics.ws_clients.labels("alerts")
-    gauge.inc()
-    frames, sent_bytes = metrics.ws_frames.labels("alerts"), metrics.ws_bytes.labels("alerts")
-
-    def on_sent(size: int) -> None:
-        frames.inc()
-        sent_bytes.inc(size)
-
-    send = Sender(websocket, runtime.api.ws_send_timeout_s, on_sent)
     try:
-        error = await run_until_first_done(
-            _stream(runtime, subscriber, send), answer_pings(websocket, send)
-        )
-        if isinstance(error, TimeoutError):
-            await close_quietly(websocket, CLOSE_SEND_TIMEOUT, "client too slow")
-        else:
-            await close_quietly(websocket)
+        with metered_sender(websocket, runtime, "alerts") as send:
+            await serve(websocket, send, _stream(runtime, subscriber, send))
     finally:
         hub.unsubscribe(subscriber)
-        gauge.dec()

@@ -11,17 +11,8 @@ from api.deps import runtime_of
 from api.filters import FilterError, VehicleFilter
 from api.live.board import VehiclePosition
 from api.live.positions import merge_snapshot, stream_positions
-from api.wsconn import (
-    CLOSE_BAD_REQUEST,
-    CLOSE_SEND_TIMEOUT,
-    CLOSE_TRY_AGAIN,
-    Sender,
-    admit,
-    answer_pings,
-    close_quietly,
-    refuse,
-    run_until_first_done,
-)
+from api.wsconn import CLOSE_BAD_REQUEST, CLOSE_TRY_AGAIN, admit, refuse
+from api.wsstream import metered_sender, serve
 from telemetry.storage.positions import latest_positions
 
 router = APIRouter()
@@ -69,43 +60,34 @@ async def ws_positions(websocket: WebSocket) -> None:
         await refuse(websocket, CLOSE_TRY_AGAIN, "busy", "too many live clients; retry later")
         return
     hub.clients += 1
-    gauge = metrics.ws_clients.labels("positions")
-    gauge.inc()
-    frames, sent_bytes = metrics.ws_frames.labels("positions"), metrics.ws_bytes.labels("positions")
-
-    def on_sent(size: int) -> None:
-        frames.inc()
-        sent_bytes.inc(size)
-
-    send = Sender(websocket, runtime.api.ws_send_timeout_s, on_sent)
     try:
-        # The cursor is taken before the database read: nothing published meanwhile is lost.
-        cursor = hub.board.seq
-        async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
-            rows = await latest_positions(
-                conn,
-                fleets=filt.fleets,
-                routes=filt.routes,
-                bbox=filt.bbox.as_tuple() if filt.bbox else None,
-            )
-        stored = [
-            VehiclePosition(
-                r.device_id,
-                r.fleet,
-                r.route,
-                r.district,
-                r.label,
-                r.time,
-                r.lat,
-                r.lon,
-                r.speed_kmh,
-                r.heading_deg,
-            )
-            for r in rows
-        ]
-        snapshot = merge_snapshot(stored, hub.board.positions(filt.matches))
-        error = await run_until_first_done(
-            stream_positions(
+        with metered_sender(websocket, runtime, "positions") as send:
+            # The cursor is taken before the database read: nothing published meanwhile is lost.
+            cursor = hub.board.seq
+            async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
+                rows = await latest_positions(
+                    conn,
+                    fleets=filt.fleets,
+                    routes=filt.routes,
+                    bbox=filt.bbox.as_tuple() if filt.bbox else None,
+                )
+            stored = [
+                VehiclePosition(
+                    r.device_id,
+                    r.fleet,
+                    r.route,
+                    r.district,
+                    r.label,
+                    r.time,
+                    r.lat,
+                    r.lon,
+                    r.speed_kmh,
+                    r.heading_deg,
+                )
+                for r in rows
+            ]
+            snapshot = merge_snapshot(stored, hub.board.positions(filt.matches))
+            stream = stream_positions(
                 hub,
                 filt,
                 cursor=cursor,
@@ -114,13 +96,7 @@ async def ws_positions(websocket: WebSocket) -> None:
                 interval_ms=interval,
                 heartbeat_s=runtime.api.ws_heartbeat_s,
                 snapshot_extra={"frame_ms": interval, "stale_after_s": runtime.api.stale_after_s},
-            ),
-            answer_pings(websocket, send),
-        )
-        if isinstance(error, TimeoutError):
-            await close_quietly(websocket, CLOSE_SEND_TIMEOUT, "client too slow")
-        else:
-            await close_quietly(websocket)
+            )
+            await serve(websocket, send, stream)
     finally:
         hub.clients -= 1
-        gauge.dec()
