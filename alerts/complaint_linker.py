@@ -83,6 +83,17 @@ class LightCatalog:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """A complaint's point and time, when it is decided, and the district near the point."""
+
+    lat: float
+    lon: float
+    at: datetime
+    now: datetime
+    district: str | None
+
+
 @dataclass(slots=True)
 class SweepReport:
     """What one sweep over due pending complaints did."""
@@ -147,12 +158,12 @@ class Linker:
         lat, lon, at = complaint.lat, complaint.lon, complaint.requested_at
         if svc.domain is Domain.LIGHTING:
             return self._lighting(conn, svc, lat, lon, at)
-        district = self.district_near(lat, lon)
+        ctx = _Context(lat, lon, at, now, self.district_near(lat, lon))
         if svc.domain is Domain.WASTE:
-            return self._waste(conn, svc, lat, lon, at, now, district)
+            return self._waste(conn, svc, ctx)
         if svc.code == "dangerous_driving":
-            return self._driving(conn, lat, lon, at, now, district)
-        return self._buses(conn, lat, lon, at, now, district)
+            return self._driving(conn, ctx)
+        return self._buses(conn, ctx)
 
     def _lighting(
         self, conn: psycopg.Connection, svc: Service, lat: float, lon: float, at: datetime
@@ -183,20 +194,11 @@ class Linker:
             return _with_district(decision, self.district_near(lat, lon))
         return decision
 
-    def _waste(
-        self,
-        conn: psycopg.Connection,
-        svc: Service,
-        lat: float,
-        lon: float,
-        at: datetime,
-        now: datetime,
-        district: str | None,
-    ) -> Decision:
+    def _waste(self, conn: psycopg.Connection, svc: Service, ctx: _Context) -> Decision:
         rules = self.rules
         near: list[RoundPoint] = []
-        for p in store.collection_points_in(conn, box(lat, lon, rules.waste_radius_m)):
-            distance = haversine_m(lat, lon, p.lat, p.lon)
+        for p in store.collection_points_in(conn, box(ctx.lat, ctx.lon, rules.waste_radius_m)):
+            distance = haversine_m(ctx.lat, ctx.lon, p.lat, p.lon)
             if distance <= rules.waste_radius_m:
                 near.append(
                     RoundPoint(
@@ -218,8 +220,8 @@ class Linker:
         fixes: list[Fix] = []
         reported: dict[str, int] = {}
         settle = timedelta(seconds=rules.settle_s)
-        shifts = [latest_shift(p.shift_start, p.shift_end, p.timezone, at) for p in points]
-        if svc.code == "missed_collection" and all(now >= s.end + settle for s in shifts):
+        shifts = [latest_shift(p.shift_start, p.shift_end, p.timezone, ctx.at) for p in points]
+        if svc.code == "missed_collection" and all(ctx.now >= s.end + settle for s in shifts):
             counted: set[tuple[str, datetime]] = set()
             for point, shift in zip(points, shifts, strict=True):
                 area = box(point.lat, point.lon, rules.waste_service_m)
@@ -230,59 +232,48 @@ class Linker:
                 counted.update((t, shift.start) for t in trucks)
                 for truck, count in store.fix_counts(conn, trucks, shift.start, shift.end).items():
                     reported[truck] = reported.get(truck, 0) + count
-        return waste_decision(svc, points, fixes, reported, at, now, rules, district=district)
+        return waste_decision(
+            svc, points, fixes, reported, ctx.at, ctx.now, rules, district=ctx.district
+        )
 
-    def _buses(
-        self,
-        conn: psycopg.Connection,
-        lat: float,
-        lon: float,
-        at: datetime,
-        now: datetime,
-        district: str | None,
-    ) -> Decision:
+    def _buses(self, conn: psycopg.Connection, ctx: _Context) -> Decision:
         rules = self.rules
         stops = sorted(
             (
                 StopFacts(s.stop_id, s.name, s.lat, s.lon, d, tuple(s.routes))
-                for s in store.stops_in(conn, box(lat, lon, rules.stop_radius_m))
-                if (d := haversine_m(lat, lon, s.lat, s.lon)) <= rules.stop_radius_m and s.routes
+                for s in store.stops_in(conn, box(ctx.lat, ctx.lon, rules.stop_radius_m))
+                if (d := haversine_m(ctx.lat, ctx.lon, s.lat, s.lon)) <= rules.stop_radius_m
+                and s.routes
             ),
             key=lambda s: (s.distance_m, s.stop_id),
         )[: rules.stop_max]
-        done = at + timedelta(seconds=rules.bus_after_s)
+        done = ctx.at + timedelta(seconds=rules.bus_after_s)
         fixes: dict[str, list[Fix]] = {}
         schedule = []
-        if stops and now >= done:
+        if stops and ctx.now >= done:
             routes = sorted({r for s in stops for r in s.routes})
             schedule = store.schedules(conn, routes)
             buses = store.buses_of(conn, routes)
-            start = at - timedelta(seconds=rules.bus_before_s)
+            start = ctx.at - timedelta(seconds=rules.bus_before_s)
             for s in stops:
                 area = box(s.lat, s.lon, rules.bus_passage_m)
                 fixes[s.stop_id] = store.vehicle_fixes(conn, start, done, area, device_ids=buses)
-        return bus_decision(stops, fixes, schedule, at, now, rules, district=district)
+        return bus_decision(stops, fixes, schedule, ctx.at, ctx.now, rules, district=ctx.district)
 
-    def _driving(
-        self,
-        conn: psycopg.Connection,
-        lat: float,
-        lon: float,
-        at: datetime,
-        now: datetime,
-        district: str | None,
-    ) -> Decision:
+    def _driving(self, conn: psycopg.Connection, ctx: _Context) -> Decision:
         rules = self.rules
-        start = at - timedelta(seconds=rules.driving_before_s)
-        end = at + timedelta(seconds=rules.driving_after_s)
+        start = ctx.at - timedelta(seconds=rules.driving_before_s)
+        end = ctx.at + timedelta(seconds=rules.driving_after_s)
         fixes: list[Fix] = []
-        if now >= end + timedelta(seconds=rules.settle_s):
-            area = box(lat, lon, rules.driving_radius_m)
+        if ctx.now >= end + timedelta(seconds=rules.settle_s):
+            area = box(ctx.lat, ctx.lon, rules.driving_radius_m)
             fixes = store.vehicle_fixes(conn, start, end, area, fleets=("bus", "truck"))
         fleets = {
             d: Fleet(f) for d, f in store.fleets_of(conn, {f.device_id for f in fixes}).items()
         }
-        return driving_decision(lat, lon, fixes, fleets, at, now, rules, district=district)
+        return driving_decision(
+            ctx.lat, ctx.lon, fixes, fleets, ctx.at, ctx.now, rules, district=ctx.district
+        )
 
     # -- writing -----------------------------------------------------------------------------------
 

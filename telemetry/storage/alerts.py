@@ -117,6 +117,9 @@ _COLUMNS: Final = (
     "updated_at, escalation_level, next_escalation_at"
 )
 
+# One alert by id: the columns, then an optional locking clause, go in the placeholders.
+_BY_ID: Final = sql.SQL("SELECT {} FROM alerts WHERE alert_id = %s{}")
+
 
 @dataclass(frozen=True, slots=True)
 class AlertMember:
@@ -297,10 +300,7 @@ def unresolved_counts(conn: psycopg.Connection) -> list[OpenCount]:
 
 def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
     """One alert by id, or None."""
-    with conn.cursor(row_factory=args_row(_alert)) as cur:
-        return cur.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE alert_id = %s", (alert_id,)
-        ).fetchone()
+    return _one(conn, _BY_ID.format(sql.SQL(_COLUMNS), sql.SQL("")), (alert_id,))
 
 
 def alert_members(conn: psycopg.Connection, alert_id: int) -> list[AlertMember]:
@@ -361,14 +361,14 @@ def _record(
 
 
 def _one(
-    conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any]
+    conn: psycopg.Connection, query: str | sql.Composed, params: Sequence[Any] | Mapping[str, Any]
 ) -> Alert | None:
     with conn.cursor(row_factory=args_row(_alert)) as cur:
         return cur.execute(query, params).fetchone()
 
 
 def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
-    alert = _one(conn, f"SELECT {_COLUMNS} FROM alerts WHERE alert_id = %s FOR UPDATE", (alert_id,))
+    alert = _one(conn, _BY_ID.format(sql.SQL(_COLUMNS), sql.SQL(" FOR UPDATE")), (alert_id,))
     if alert is None:
         raise AlertNotFoundError(f"no alert {alert_id}")
     return alert
@@ -377,32 +377,40 @@ def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
 # -- lifecycle steps by people (the API) ---------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A lifecycle step by a person: why it is refused (None: allowed), what it sets (the first
+    two placeholders take the step's time and who took it), and the event it records."""
+
+    refusal: Callable[[Alert], str | None]
+    assignments: str
+    event: AlertEventType
+
+
 def _by_person(
     conn: psycopg.Connection,
     alert_id: int,
-    refusal: Callable[[Alert], str | None],
-    assignments: str,
-    values: Sequence[Any],
-    event: AlertEventType,
+    step: _Step,
     who: str,
     note: str | None,
     at: datetime | None,
+    *extra: Any,
     details: Mapping[str, Any] | None = None,
 ) -> Alert:
-    """One step by a person: lock the row, refuse it if ``refusal`` says why (AlertStateError
-    "alert N <why>"), apply ``assignments`` with ``values``, write history and NOTIFY."""
+    """One step by a person: lock the row, refuse it if ``step.refusal`` says why (AlertStateError
+    "alert N <why>"), set its assignments from ``at``, ``who``, ``extra``; history and NOTIFY."""
     with conn.transaction():
-        why = refusal(_locked(conn, alert_id))
+        why = step.refusal(_locked(conn, alert_id))
         if why is not None:
             raise AlertStateError(f"alert {alert_id} {why}")
+        query = sql.SQL("UPDATE alerts SET {}, updated_at = now() WHERE alert_id = %s RETURNING {}")
         alert = _one(
             conn,
-            f"UPDATE alerts SET {assignments}, updated_at = now() WHERE alert_id = %s "
-            f"RETURNING {_COLUMNS}",
-            (*values, alert_id),
+            query.format(sql.SQL(step.assignments), sql.SQL(_COLUMNS)),
+            (at, who, *extra, alert_id),
         )
         assert alert is not None
-        _record(conn, alert, event, who, note, at=at, details=details)
+        _record(conn, alert, step.event, who, note, at=at, details=details)
     return alert
 
 
@@ -416,6 +424,24 @@ def _if_resolved(why: str) -> Callable[[Alert], str | None]:
     return lambda alert: why if alert.state is AlertState.RESOLVED else None
 
 
+_ACKNOWLEDGE: Final = _Step(
+    _unless_open,
+    "state = 'acknowledged', acknowledged_at = coalesce(%s, now()), acknowledged_by = %s",
+    AlertEventType.ACK,
+)
+_ASSIGN: Final = _Step(
+    _if_resolved("is resolved: it cannot be assigned"),
+    "assigned_at = coalesce(%s, now()), assigned_by = %s, assignee = %s",
+    AlertEventType.ASSIGN,
+)
+_RESOLVE: Final = _Step(
+    _if_resolved("is already resolved"),
+    "state = 'resolved', resolved_at = coalesce(%s, now()), resolved_by = %s, "
+    "resolution = 'manual'",
+    AlertEventType.RESOLVE,
+)
+
+
 def acknowledge(
     conn: psycopg.Connection,
     alert_id: int,
@@ -425,17 +451,7 @@ def acknowledge(
     at: datetime | None = None,
 ) -> Alert:
     """open -> acknowledged by ``who``; AlertStateError from any other state."""
-    return _by_person(
-        conn,
-        alert_id,
-        _unless_open,
-        "state = 'acknowledged', acknowledged_at = coalesce(%s, now()), acknowledged_by = %s",
-        (at, who),
-        AlertEventType.ACK,
-        who,
-        note,
-        at,
-    )
+    return _by_person(conn, alert_id, _ACKNOWLEDGE, who, note, at)
 
 
 def assign(
@@ -449,16 +465,7 @@ def assign(
 ) -> Alert:
     """Give an unresolved alert to ``assignee`` (None takes it back); the state is unchanged."""
     return _by_person(
-        conn,
-        alert_id,
-        _if_resolved("is resolved: it cannot be assigned"),
-        "assignee = %s, assigned_at = coalesce(%s, now()), assigned_by = %s",
-        (assignee, at, who),
-        AlertEventType.ASSIGN,
-        who,
-        note,
-        at,
-        {"assignee": assignee},
+        conn, alert_id, _ASSIGN, who, note, at, assignee, details={"assignee": assignee}
     )
 
 
@@ -471,18 +478,7 @@ def resolve(
     at: datetime | None = None,
 ) -> Alert:
     """open or acknowledged -> resolved by a person; AlertStateError if already resolved."""
-    return _by_person(
-        conn,
-        alert_id,
-        _if_resolved("is already resolved"),
-        "state = 'resolved', resolved_at = coalesce(%s, now()), resolved_by = %s, "
-        "resolution = 'manual'",
-        (at, who),
-        AlertEventType.RESOLVE,
-        who,
-        note,
-        at,
-    )
+    return _by_person(conn, alert_id, _RESOLVE, who, note, at)
 
 
 # -- operations of the alerts engine --------------------------------------------------------------
@@ -602,6 +598,74 @@ def open_alert(
     return alert
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """An engine change to the unresolved alert of one asset and kind: what it sets, a further
+    condition (empty or starting with AND), and the event it records."""
+
+    assignments: str
+    condition: str
+    event: AlertEventType
+
+
+_CLEAR: Final = _Change(
+    "state = 'resolved', resolved_at = greatest(%(at)s, opened_at), cleared_at = %(at)s, "
+    "resolved_by = %(actor)s, resolution = 'cleared'",
+    " AND opened_at <= %(at)s",
+    AlertEventType.RESOLVE,
+)
+_GROUPED: Final = _Change(
+    "state = 'resolved', resolved_at = greatest(%(at)s, opened_at), resolved_by = %(actor)s, "
+    "resolution = 'grouped', grouped_into = %(group)s",
+    "",
+    AlertEventType.RESOLVE,
+)
+_FLAP: Final = _Change(
+    "flap_count = flap_count + 1, last_flap_at = %(at)s",
+    " AND (last_flap_at IS NULL OR last_flap_at < %(at)s)",
+    AlertEventType.UPDATE,
+)
+_DETAILS: Final = _Change(
+    "details = details || %(details)s, summary = %(summary)s",
+    " AND NOT details @> %(details)s",
+    AlertEventType.UPDATE,
+)
+_UPDATE_UNRESOLVED: Final = sql.SQL(
+    "UPDATE alerts SET {}, updated_at = now() "
+    "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved'{} RETURNING {}"
+)
+
+
+def _change_unresolved(
+    conn: psycopg.Connection,
+    change: _Change,
+    key_kind: tuple[str, str],
+    params: Mapping[str, Any],
+    actor: str,
+    note: str | None,
+    details: Callable[[Alert], Mapping[str, Any]] | None = None,
+) -> Alert | None:
+    """Apply ``change`` to the unresolved alert of this (asset key, kind) and record its event,
+    in the caller's transaction; None when no alert matched."""
+    query = _UPDATE_UNRESOLVED.format(
+        sql.SQL(change.assignments), sql.SQL(change.condition), sql.SQL(_COLUMNS)
+    )
+    alert = _one(conn, query, {"key": key_kind[0], "kind": key_kind[1], **params})
+    if alert is not None:
+        extra = None if details is None else details(alert)
+        _record(conn, alert, change.event, actor, note, details=extra)
+    return alert
+
+
+def _unresolved(
+    conn: psycopg.Connection, asset_key: str, kind: str, *, lock: bool = True
+) -> Alert | None:
+    query = sql.SQL(
+        "SELECT {} FROM alerts WHERE asset_key = %s AND kind = %s AND state <> 'resolved'{}"
+    ).format(sql.SQL(_COLUMNS), sql.SQL(" FOR UPDATE" if lock else ""))
+    return _one(conn, query, (asset_key, kind))
+
+
 def clear_alert(
     conn: psycopg.Connection,
     asset_key: str,
@@ -613,18 +677,9 @@ def clear_alert(
 ) -> Alert | None:
     """Resolve the unresolved alert of this asset and kind because its condition ended at ``at``."""
     with conn.transaction():
-        alert = _one(
-            conn,
-            "UPDATE alerts SET state = 'resolved', resolved_at = greatest(%(at)s, opened_at), "
-            "cleared_at = %(at)s, resolved_by = %(actor)s, resolution = 'cleared', "
-            "updated_at = now() "
-            "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved' "
-            f"AND opened_at <= %(at)s RETURNING {_COLUMNS}",
-            {"key": asset_key, "kind": kind, "at": at, "actor": actor},
-        )
-        if alert is not None:
-            _record(conn, alert, AlertEventType.RESOLVE, actor, note or "condition cleared")
-    return alert
+        params = {"at": at, "actor": actor}
+        note = note or "condition cleared"
+        return _change_unresolved(conn, _CLEAR, (asset_key, kind), params, actor, note)
 
 
 def merge_into_group(
@@ -639,42 +694,20 @@ def merge_into_group(
 ) -> Alert | None:
     """Resolve a single (or smaller group) alert as listed in the unresolved group alert."""
     with conn.transaction():
-        group = _one(
-            conn,
-            f"SELECT {_COLUMNS} FROM alerts WHERE asset_key = %s AND kind = %s "
-            "AND state <> 'resolved'",
-            (group_key, group_kind),
-        )
+        group = _unresolved(conn, group_key, group_kind, lock=False)
         if group is None:
             return None
-        alert = _one(
+        params = {"at": at, "actor": actor, "group": group.alert_id}
+        note = f"grouped into {group_kind} alert {group.alert_id}"
+        return _change_unresolved(
             conn,
-            "UPDATE alerts SET state = 'resolved', resolved_at = greatest(%(at)s, opened_at), "
-            "resolved_by = %(actor)s, resolution = 'grouped', grouped_into = %(group)s, "
-            "updated_at = now() "
-            "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved' "
-            f"RETURNING {_COLUMNS}",
-            {"key": asset_key, "kind": kind, "at": at, "actor": actor, "group": group.alert_id},
+            _GROUPED,
+            (asset_key, kind),
+            params,
+            actor,
+            note,
+            lambda _: {"grouped_into": group.alert_id},
         )
-        if alert is not None:
-            _record(
-                conn,
-                alert,
-                AlertEventType.RESOLVE,
-                actor,
-                f"grouped into {group_kind} alert {group.alert_id}",
-                details={"grouped_into": group.alert_id},
-            )
-    return alert
-
-
-def _unresolved(conn: psycopg.Connection, asset_key: str, kind: str) -> Alert | None:
-    return _one(
-        conn,
-        f"SELECT {_COLUMNS} FROM alerts WHERE asset_key = %s AND kind = %s "
-        "AND state <> 'resolved' FOR UPDATE",
-        (asset_key, kind),
-    )
 
 
 def add_members(
@@ -756,24 +789,15 @@ def note_flap(
 ) -> Alert | None:
     """Count a condition that came back while its clearing was on hold (flapping)."""
     with conn.transaction():
-        alert = _one(
+        return _change_unresolved(
             conn,
-            "UPDATE alerts SET flap_count = flap_count + 1, last_flap_at = %(at)s, "
-            "updated_at = now() WHERE asset_key = %(key)s AND kind = %(kind)s "
-            "AND state <> 'resolved' AND (last_flap_at IS NULL OR last_flap_at < %(at)s) "
-            f"RETURNING {_COLUMNS}",
-            {"key": asset_key, "kind": kind, "at": at},
+            _FLAP,
+            (asset_key, kind),
+            {"at": at},
+            actor,
+            "condition came back before the clear hold ended (flapping)",
+            lambda alert: {"flap_count": alert.flap_count},
         )
-        if alert is not None:
-            _record(
-                conn,
-                alert,
-                AlertEventType.UPDATE,
-                actor,
-                "condition came back before the clear hold ended (flapping)",
-                details={"flap_count": alert.flap_count},
-            )
-    return alert
 
 
 def update_details(
@@ -787,17 +811,8 @@ def update_details(
 ) -> Alert | None:
     """Merge ``details`` into the unresolved alert of this asset and kind when they change it."""
     with conn.transaction():
-        alert = _one(
-            conn,
-            "UPDATE alerts SET details = details || %(details)s, summary = %(summary)s, "
-            "updated_at = now() WHERE asset_key = %(key)s AND kind = %(kind)s "
-            "AND state <> 'resolved' AND NOT details @> %(details)s "
-            f"RETURNING {_COLUMNS}",
-            {"key": asset_key, "kind": kind, "details": Jsonb(dict(details)), "summary": summary},
-        )
-        if alert is not None:
-            _record(conn, alert, AlertEventType.UPDATE, actor, summary)
-    return alert
+        params = {"details": Jsonb(dict(details)), "summary": summary}
+        return _change_unresolved(conn, _DETAILS, (asset_key, kind), params, actor, summary)
 
 
 _SEVERITY_UP: Final = (

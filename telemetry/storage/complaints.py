@@ -499,8 +499,8 @@ def lock_complaint(conn: psycopg.Connection, complaint_id: int) -> ComplaintRow 
 
 
 @dataclass(frozen=True, slots=True)
-class EvidenceRow:
-    """One ``complaint_evidence`` row to write (``seq`` is its position)."""
+class _Evidence:
+    """The columns of a ``complaint_evidence`` row that say what the telemetry showed."""
 
     kind: str
     asset_kind: str | None
@@ -508,6 +508,12 @@ class EvidenceRow:
     distance_m: float | None
     verdict: str
     observed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRow(_Evidence):
+    """One ``complaint_evidence`` row to write (``seq`` is its position)."""
+
     details: Mapping[str, Any]
 
 
@@ -574,14 +580,13 @@ class AlertState(NamedTuple):
     kind: str
 
 
+_ALERT_STATE: Final = "SELECT alert_id, state, summary, details, asset_key, kind FROM alerts "
+
+
 def alert_state(conn: psycopg.Connection, alert_id: int) -> AlertState | None:
     """An alert's state, summary and details."""
     with conn.cursor(row_factory=args_row(AlertState)) as cur:
-        return cur.execute(
-            "SELECT alert_id, state, summary, details, asset_key, kind FROM alerts "
-            "WHERE alert_id = %s",
-            (alert_id,),
-        ).fetchone()
+        return cur.execute(_ALERT_STATE + "WHERE alert_id = %s", (alert_id,)).fetchone()
 
 
 def covering_alert(
@@ -590,8 +595,8 @@ def covering_alert(
     """The alert of this asset and kind that is unresolved, or was open at ``at``."""
     with conn.cursor(row_factory=args_row(AlertState)) as cur:
         return cur.execute(
-            "SELECT alert_id, state, summary, details, asset_key, kind FROM alerts "
-            "WHERE asset_key = %(key)s AND kind = %(kind)s AND (state <> 'resolved' OR "
+            _ALERT_STATE
+            + "WHERE asset_key = %(key)s AND kind = %(kind)s AND (state <> 'resolved' OR "
             "(opened_at <= %(at)s AND %(at)s <= coalesce(cleared_at, resolved_at))) "
             "ORDER BY (state <> 'resolved') DESC, opened_at DESC LIMIT 1",
             {"key": asset_key, "kind": kind, "at": at},
@@ -685,17 +690,11 @@ async def get_complaint(conn: psycopg.AsyncConnection, complaint_id: int) -> Com
 
 
 @dataclass(frozen=True, slots=True)
-class StoredEvidence:
+class StoredEvidence(_Evidence):
     """A stored ``complaint_evidence`` row."""
 
     complaint_id: int
     seq: int
-    kind: str
-    asset_kind: str | None
-    asset_key: str | None
-    distance_m: float | None
-    verdict: str
-    observed_at: datetime | None
     details: dict[str, Any]
 
 

@@ -13,6 +13,8 @@ from typing import Final, Literal
 import psycopg
 from psycopg.rows import class_row
 
+from telemetry.storage._rows import fetch_all
+
 Unit = Literal["hour", "day", "month"]
 Scope = Literal["circuit", "district"]
 
@@ -60,7 +62,7 @@ FROM hours GROUP BY 1 ORDER BY 1
 
 # -infinity (nothing materialised yet) comes back as NULL: Python datetimes have no infinity.
 _REFRESH: Final = "SELECT nullif(rasd_refresh_energy_rollups(%s, %s, %s), '-infinity')"
-_WATERMARK: Final = "SELECT nullif(watermark, '-infinity') FROM energy_rollup_state"
+ROLLUP_WATERMARK: Final = "SELECT nullif(watermark, '-infinity') FROM energy_rollup_state"
 
 # The rollups' default step (0008): a first refresh over years of history catches up in
 # steps of this many days, each its own transaction.
@@ -108,9 +110,7 @@ async def light_energy(
 ) -> list[EnergyPeriod]:
     """One light's consumption per ``unit`` of local time ``tz`` for hours in [start, end)."""
     params = {"unit": unit, "tz": tz, "start": start, "end": end, "key": device_id}
-    async with conn.cursor(row_factory=class_row(EnergyPeriod)) as cur:
-        await cur.execute(_LIGHT_ENERGY, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, EnergyPeriod, _LIGHT_ENERGY, params)
 
 
 async def group_energy(
@@ -135,9 +135,7 @@ async def group_energy(
         "key": key,
         "realtime": realtime,
     }
-    async with conn.cursor(row_factory=class_row(EnergyPeriod)) as cur:
-        await cur.execute(_GROUP_ENERGY, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, EnergyPeriod, _GROUP_ENERGY, params)
 
 
 async def refresh_energy_rollups(
@@ -154,7 +152,7 @@ async def refresh_energy_rollups(
 
 def rollup_watermark(conn: psycopg.Connection) -> datetime | None:
     """Hours before this are materialised in the rollups (None: none yet)."""
-    row = conn.execute(_WATERMARK).fetchone()
+    row = conn.execute(ROLLUP_WATERMARK).fetchone()
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
 

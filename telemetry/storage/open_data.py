@@ -13,7 +13,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 
 import psycopg
-from psycopg.rows import class_row
+
+from telemetry.storage._rows import fetch_all
+from telemetry.storage.energy import ROLLUP_WATERMARK
 
 MaterialisedFeed = Literal["light_status", "waste_rounds", "bus_service"]
 MATERIALISED: Final[tuple[MaterialisedFeed, ...]] = ("light_status", "waste_rounds", "bus_service")
@@ -60,8 +62,6 @@ WHERE r.scope = 'district' AND r.bucket >= %(start)s
   AND (%(districts)s::text[] IS NULL OR r.key = ANY(%(districts)s))
 GROUP BY 1, 2 ORDER BY 1, 2
 """
-
-_ENERGY_UNTIL: Final = "SELECT nullif(watermark, '-infinity') FROM energy_rollup_state"
 
 # The API's classification of a light now (api/lightstatus.py), counted per district.
 _LIGHTS_NOW: Final = """
@@ -293,9 +293,7 @@ async def refresh_unlock(conn: psycopg.AsyncConnection) -> None:
 
 async def feed_states(conn: psycopg.AsyncConnection) -> dict[str, FeedState]:
     """Every materialised feed's state, by feed."""
-    async with conn.cursor(row_factory=class_row(FeedState)) as cur:
-        await cur.execute(_STATES)
-        return {s.feed: s for s in await cur.fetchall()}
+    return {s.feed: s for s in await fetch_all(conn, FeedState, _STATES)}
 
 
 async def reset_feed(conn: psycopg.AsyncConnection, feed: MaterialisedFeed, tz: str) -> None:
@@ -314,12 +312,12 @@ async def first_data_day(
 
 async def round_shifts(conn: psycopg.AsyncConnection) -> list[RoundShift]:
     """The shift of every collection round that has points."""
-    async with conn.cursor(row_factory=class_row(RoundShift)) as cur:
-        await cur.execute(
-            "SELECT shift_start, shift_end, timezone FROM collection_rounds r "
-            "WHERE EXISTS (SELECT 1 FROM collection_points p WHERE p.round = r.round)"
-        )
-        return await cur.fetchall()
+    return await fetch_all(
+        conn,
+        RoundShift,
+        "SELECT shift_start, shift_end, timezone FROM collection_rounds r "
+        "WHERE EXISTS (SELECT 1 FROM collection_points p WHERE p.round = r.round)",
+    )
 
 
 async def refresh_light_day(
@@ -363,14 +361,12 @@ async def energy_by_district(
     """Lighting consumption per district and local day or month for materialised hours in
     [start, end) (the rollups' hours before their watermark; no live hour)."""
     params = {"unit": unit, "tz": tz, "start": start, "end": end, "districts": _opt(districts)}
-    async with conn.cursor(row_factory=class_row(EnergyRow)) as cur:
-        await cur.execute(_ENERGY, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, EnergyRow, _ENERGY, params)
 
 
 async def energy_until(conn: psycopg.AsyncConnection) -> datetime | None:
     """Hours before this are in the energy rollups (None: none yet)."""
-    cur = await conn.execute(_ENERGY_UNTIL)
+    cur = await conn.execute(ROLLUP_WATERMARK)
     row = await cur.fetchone()
     return row[0] if row else None
 
@@ -384,9 +380,7 @@ async def lights_now(
     """Lights per district: faulty, else silent (no reading for ``silent_after``), else in
     service."""
     params = {"since": now - silent_after, "districts": _opt(districts)}
-    async with conn.cursor(row_factory=class_row(LightsNowRow)) as cur:
-        await cur.execute(_LIGHTS_NOW, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, LightsNowRow, _LIGHTS_NOW, params)
 
 
 async def lights_daily(
@@ -397,9 +391,7 @@ async def lights_daily(
 ) -> list[LightsDailyRow]:
     """Materialised lights by status per district at the end of each day in [first, last]."""
     params = {"first": first, "last": last, "districts": _opt(districts)}
-    async with conn.cursor(row_factory=class_row(LightsDailyRow)) as cur:
-        await cur.execute(_LIGHTS_DAILY, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, LightsDailyRow, _LIGHTS_DAILY, params)
 
 
 async def fault_repairs(
@@ -419,9 +411,7 @@ async def fault_repairs(
         "resolutions": list(REPAIR_RESOLUTIONS),
         "excluded": list(NOT_REPAIRS),
     }
-    async with conn.cursor(row_factory=class_row(RepairRow)) as cur:
-        await cur.execute(_REPAIRS, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, RepairRow, _REPAIRS, params)
 
 
 async def complaint_stats(
@@ -434,9 +424,7 @@ async def complaint_stats(
     """Complaints per local month and service: received, closed, and the median and 90th
     percentile handling time (requested -> closed, hours) of those closed."""
     params = {"tz": tz, "start": start, "end": end, "services": _opt(services)}
-    async with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
-        await cur.execute(_COMPLAINTS, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, ComplaintRow, _COMPLAINTS, params)
 
 
 async def waste_rounds(
@@ -457,9 +445,7 @@ async def waste_rounds(
         "operators": _opt(operators),
         "districts": _opt(districts),
     }
-    async with conn.cursor(row_factory=class_row(WasteRow)) as cur:
-        await cur.execute(_WASTE, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, WasteRow, _WASTE, params)
 
 
 async def bus_service(
@@ -471,6 +457,4 @@ async def bus_service(
 ) -> list[BusRow]:
     """Materialised bus km, trips and vehicles per line and day (or month) in [first, last]."""
     params = {"unit": unit, "first": first, "last": last, "lines": _opt(lines)}
-    async with conn.cursor(row_factory=class_row(BusRow)) as cur:
-        await cur.execute(_BUS, params)
-        return await cur.fetchall()
+    return await fetch_all(conn, BusRow, _BUS, params)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import psycopg
+from psycopg import sql
 
 from telemetry.decoding import DeadLetter, Decoded, EnergyRow, FaultRow, PositionRow
 from telemetry.storage.backend import Backend, recorded_backend
@@ -19,63 +20,42 @@ TableName = Literal["vehicle_positions", "light_energy", "light_faults"]
 
 @dataclass(frozen=True, slots=True)
 class _Staging:
-    create: str
-    copy: str
+    create: sql.Composed
+    copy: sql.Composed
     types: tuple[str, ...]
-    insert: str
+    insert: sql.Composed
+
+
+# The columns every reading table starts with, then each table's others, in COPY order.
+_HEAD: Final = "device_id text, time timestamptz, received_at timestamptz"
+_COLUMNS: Final[dict[TableName, str]] = {
+    "vehicle_positions": "lat float8, lon float8, speed_kmh float8, heading_deg float8, "
+    "accuracy_m float8, route text, seq int8",
+    "light_energy": "energy_wh float8, power_w float8, voltage_v float8, current_a float8, "
+    "power_factor float8, lamp_on bool, dim_pct float8, seq int8",
+    "light_faults": "fault text, active bool, detail text",
+}
+
+
+def _staging(table: TableName, columns: str) -> _Staging:
+    """The statements that fill ``table`` through its session staging table ``stage_<table>``."""
+    pairs = [c.split() for c in f"{_HEAD}, {columns}".split(",")]
+    stage, target = sql.Identifier(f"stage_{table}"), sql.Identifier(table)
+    names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in pairs)
+    return _Staging(
+        create=sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            stage, target
+        ),
+        copy=sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names),
+        types=tuple(kind for _, kind in pairs),
+        insert=sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
+            target, stage
+        ),
+    )
 
 
 # Staging tables are temporary and emptied at each commit; a rolled-back batch leaves nothing.
-_STAGING: Final[dict[TableName, _Staging]] = {
-    "vehicle_positions": _Staging(
-        create="CREATE TEMP TABLE IF NOT EXISTS stage_vehicle_positions "
-        "(LIKE vehicle_positions) ON COMMIT DELETE ROWS",
-        copy="COPY stage_vehicle_positions (device_id, time, received_at, lat, lon, speed_kmh, "
-        "heading_deg, accuracy_m, route, seq) FROM STDIN (FORMAT BINARY)",
-        types=(
-            "text",
-            "timestamptz",
-            "timestamptz",
-            "float8",
-            "float8",
-            "float8",
-            "float8",
-            "float8",
-            "text",
-            "int8",
-        ),
-        insert="INSERT INTO vehicle_positions SELECT * FROM stage_vehicle_positions "
-        "ON CONFLICT DO NOTHING",
-    ),
-    "light_energy": _Staging(
-        create="CREATE TEMP TABLE IF NOT EXISTS stage_light_energy "
-        "(LIKE light_energy) ON COMMIT DELETE ROWS",
-        copy="COPY stage_light_energy (device_id, time, received_at, energy_wh, power_w, "
-        "voltage_v, current_a, power_factor, lamp_on, dim_pct, seq) FROM STDIN (FORMAT BINARY)",
-        types=(
-            "text",
-            "timestamptz",
-            "timestamptz",
-            "float8",
-            "float8",
-            "float8",
-            "float8",
-            "float8",
-            "bool",
-            "float8",
-            "int8",
-        ),
-        insert="INSERT INTO light_energy SELECT * FROM stage_light_energy ON CONFLICT DO NOTHING",
-    ),
-    "light_faults": _Staging(
-        create="CREATE TEMP TABLE IF NOT EXISTS stage_light_faults "
-        "(LIKE light_faults) ON COMMIT DELETE ROWS",
-        copy="COPY stage_light_faults (device_id, time, received_at, fault, active, detail) "
-        "FROM STDIN (FORMAT BINARY)",
-        types=("text", "timestamptz", "timestamptz", "text", "bool", "text"),
-        insert="INSERT INTO light_faults SELECT * FROM stage_light_faults ON CONFLICT DO NOTHING",
-    ),
-}
+_STAGING: Final = {table: _staging(table, columns) for table, columns in _COLUMNS.items()}
 
 _INSERT_DEAD_LETTER: Final = (
     "INSERT INTO dead_letters (received_at, topic, payload, reason, reason_code, device_id, "
