@@ -37,15 +37,25 @@ import paho.mqtt.client as mqtt
 import psycopg
 import websockets
 from paho.mqtt.enums import CallbackAPIVersion
-from psycopg import sql
 
 from api.auth import Role, new_token, token_digest
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
+from telemetry.storage.alerts import drop_schema
+from telemetry.storage.backend import Backend, recorded_backend
+from telemetry.storage.bench_data import (
+    EnergyRow,
+    PositionRow,
+    analyze,
+    copy_light_energy,
+    refresh_energy_aggregate,
+    stage_positions,
+)
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.energy import group_energy, refresh_energy_rollups
+from telemetry.storage.maintenance import ensure_partitions
 from telemetry.storage.positions import latest_positions, track
 from telemetry.storage.tokens import insert_token
 
@@ -82,11 +92,7 @@ def bench_schema(base: Settings, keep: bool) -> Iterator[Settings]:
     finally:
         if not keep:
             with psycopg.connect(conninfo(base), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP SCHEMA {} CASCADE").format(
-                        sql.Identifier(settings.database_schema)
-                    )
-                )
+                drop_schema(conn, settings.database_schema)
 
 
 def fleet_devices(scale: float) -> list[DeviceRecord]:
@@ -329,38 +335,29 @@ def load_positions(settings: Settings, devices: list[DeviceRecord], hours: float
     rows = 0
     with psycopg.connect(conninfo(settings), autocommit=True) as conn:
         if _plain(conn):
-            conn.execute(
-                "SELECT rasd_ensure_partitions('vehicle_positions', %s, %s)",
-                (start - timedelta(days=1), end + timedelta(days=1)),
+            ensure_partitions(
+                conn, "vehicle_positions", start - timedelta(days=1), end + timedelta(days=1)
             )
         chunk = timedelta(hours=1)
         t0 = start
         while t0 < end:
             t1 = min(end, t0 + chunk)
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS bench_stage "
-                    "(LIKE vehicle_positions) ON COMMIT DELETE ROWS"
-                )
-                with cur.copy(
-                    "COPY bench_stage (device_id, time, received_at, lat, lon, "
-                    "speed_kmh, heading_deg) FROM STDIN"
-                ) as copy:
-                    for d in devices:
-                        period = BUS_EVERY_S if d.fleet == "bus" else TRUCK_EVERY_S
-                        t = t0
-                        while t < t1:
-                            copy.write_row((d.device_id, t, t, 31.6, -8.0, 20.0, 90.0))
-                            t += timedelta(seconds=period)
-                            rows += 1
-                cur.execute("INSERT INTO vehicle_positions SELECT * FROM bench_stage")
+            rows += stage_positions(conn, _fixes(devices, t0, t1))
             t0 = t1
     return rows
 
 
+def _fixes(devices: list[DeviceRecord], t0: datetime, t1: datetime) -> Iterator[PositionRow]:
+    for d in devices:
+        period = BUS_EVERY_S if d.fleet == "bus" else TRUCK_EVERY_S
+        t = t0
+        while t < t1:
+            yield (d.device_id, t, t, 31.6, -8.0, 20.0, 90.0)
+            t += timedelta(seconds=period)
+
+
 def _plain(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT value FROM rasd_meta WHERE key = 'backend'").fetchone()
-    return row is not None and row[0] == "plain"
+    return recorded_backend(conn) is Backend.PLAIN
 
 
 def run_queries(args: argparse.Namespace, base: Settings) -> None:
@@ -432,6 +429,34 @@ def run_queries(args: argparse.Namespace, base: Settings) -> None:
 # -- energy --------------------------------------------------------------------------------------
 
 
+def _readings(
+    lights: list[DeviceRecord],
+    history: int,
+    days: int,
+    start: datetime,
+    hour: datetime,
+    now: datetime,
+) -> Iterator[EnergyRow]:
+    """A year of hourly readings for a sample of the district's lights (the rollup's size does
+    not depend on how many lights feed it), then 4 readings an hour for every light over the
+    last 3 hours and, whatever the minute, 4 so far in the current one: the end-of-hour worst
+    case of what a read aggregates after the watermarks."""
+    recent = hour - timedelta(hours=3)
+    this_hour = [hour + (now - hour) * (k + 1) / 5 for k in range(4)]
+    for light in lights[:history]:
+        t, meter = start, 0.0
+        while t < recent:
+            meter += 60.0
+            yield (light.device_id, t, t, meter, 60.0, True)
+            t += timedelta(hours=1)
+    quarters = [recent + timedelta(minutes=5 + 15 * q) for q in range(12)]
+    for i, light in enumerate(lights):
+        meter = 60.0 * 24 * days if i < history else 0.0
+        for t in quarters + this_hour:
+            meter += 15.0
+            yield (light.device_id, t, t, meter, 60.0, True)
+
+
 def run_energy(args: argparse.Namespace, base: Settings) -> None:
     """A district's daily energy for a year, in the steady state the jobs keep: continuous
     aggregate materialised up to an hour ago, rollups up to the current hour, raw after."""
@@ -452,43 +477,15 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
         with psycopg.connect(conninfo(settings), autocommit=True) as conn:
             backend = "plain" if _plain(conn) else "timescale"
             if backend == "plain":
-                conn.execute(
-                    "SELECT rasd_ensure_partitions('light_energy', %s, %s)",
-                    (start - timedelta(days=8), now + timedelta(days=1)),
+                ensure_partitions(
+                    conn, "light_energy", start - timedelta(days=8), now + timedelta(days=1)
                 )
             loaded = time.perf_counter()
-            rows = 0
-            recent = hour - timedelta(hours=3)
-            # A year of hourly readings for a sample of the district's lights (the rollup's
-            # size does not depend on how many lights feed it), then 4 readings an hour for
-            # every light over the last 3 hours and, whatever the minute, 4 so far in the
-            # current one: the end-of-hour worst case of what a read aggregates after the
-            # watermarks.
-            this_hour = [hour + (now - hour) * (k + 1) / 5 for k in range(4)]
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY light_energy (device_id, time, received_at, energy_wh, power_w, lamp_on) "
-                    "FROM STDIN"
-                ) as copy,
-            ):
-                for light in lights[: args.history_lights]:
-                    t, meter = start, 0.0
-                    while t < recent:
-                        meter += 60.0
-                        copy.write_row((light.device_id, t, t, meter, 60.0, True))
-                        t += timedelta(hours=1)
-                        rows += 1
-                quarters = [recent + timedelta(minutes=5 + 15 * q) for q in range(12)]
-                for i, light in enumerate(lights):
-                    meter = 60.0 * 24 * args.days if i < args.history_lights else 0.0
-                    for t in quarters + this_hour:
-                        meter += 15.0
-                        copy.write_row((light.device_id, t, t, meter, 60.0, True))
-                        rows += 1
+            rows = copy_light_energy(
+                conn, _readings(lights, args.history_lights, args.days, start, hour, now)
+            )
             # Planner statistics, as autovacuum would have gathered them in production.
-            conn.execute("ANALYZE devices")
-            conn.execute("ANALYZE light_energy")
+            analyze(conn, ("devices", "light_energy"))
             print(
                 f"energy ({backend}): loaded {rows} readings in "
                 f"{time.perf_counter() - loaded:.0f} s; {args.history_lights} lights with a "
@@ -496,13 +493,7 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
             )
             if backend == "timescale":
                 t0 = time.perf_counter()
-                # force: a policy run racing the load (right after migrate) may already have
-                # declared part of the window up to date.
-                conn.execute(
-                    "CALL refresh_continuous_aggregate('light_energy_hourly', NULL, %s, "
-                    "force => true)",
-                    (hour - timedelta(hours=1),),
-                )
+                refresh_energy_aggregate(conn, hour - timedelta(hours=1))
                 print(
                     f"  continuous aggregate refreshed to 1 h ago in "
                     f"{time.perf_counter() - t0:.0f} s (the policy's end_offset)"
@@ -553,8 +544,7 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
         t0 = time.perf_counter()
         asyncio.run(materialise(hour - timedelta(hours=1)))
         with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-            conn.execute("ANALYZE energy_hourly_rollup")
-            conn.execute("ANALYZE energy_rollup_lights")
+            analyze(conn, ("energy_hourly_rollup", "energy_rollup_lights"))
         print(f"  rollups materialised up to an hour ago in {time.perf_counter() - t0:.0f} s")
         behind, total_behind = asyncio.run(run(True))
         asyncio.run(materialise(hour))

@@ -47,6 +47,11 @@ from telemetry.settings import Settings
 from telemetry.storage import complaints as store
 from telemetry.storage.alerts import drop_schema
 from telemetry.storage.assets import import_network
+from telemetry.storage.bench_data import (
+    alert_kind_counts,
+    complaint_link_counts,
+    evidence_verdict_counts,
+)
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.readings import Batch, ReadingStore
 from telemetry.topics import Fleet
@@ -290,14 +295,9 @@ def measure(
     )
     print(f"  ratio index / brute force: {fast / slow:.2f}x")
     _timed("index, committed", len(complaints), _link_all(conn, linker, complaints, now, keep=True))
-    summary = conn.execute(
-        "SELECT c.service_code, c.link_state, count(*) FROM complaints c GROUP BY 1, 2 "
-        "ORDER BY 1, 2"
-    ).fetchall()
-    verdicts = conn.execute(
-        "SELECT kind, verdict, count(*) FROM complaint_evidence GROUP BY 1, 2 ORDER BY 1, 2"
-    ).fetchall()
-    alerts = conn.execute("SELECT kind, count(*) FROM alerts GROUP BY 1 ORDER BY 1").fetchall()
+    summary = complaint_link_counts(conn)
+    verdicts = evidence_verdict_counts(conn)
+    alerts = alert_kind_counts(conn)
     print("  complaints: " + ", ".join(f"{s} {st} {n}" for s, st, n in summary))
     print("  evidence: " + ", ".join(f"{k} {v} {n}" for k, v, n in verdicts))
     print("  alerts: " + ", ".join(f"{k} {n}" for k, n in alerts))

@@ -34,13 +34,14 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg import sql
 
 from ingest.errors import BenchmarkError
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
+from telemetry.storage.alerts import drop_schema
+from telemetry.storage.bench_data import time_series_rows
 from telemetry.storage.devices import upsert_devices
 from telemetry.topics import Fleet
 
@@ -275,14 +276,7 @@ def drain_paho(port: int, count: int) -> float:
 
 def _rows(settings: Settings) -> tuple[int, datetime | None]:
     with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM vehicle_positions) + (SELECT count(*) FROM light_energy)"
-            " + (SELECT count(*) FROM light_faults), least("
-            "(SELECT min(received_at) FROM vehicle_positions),"
-            "(SELECT min(received_at) FROM light_energy))"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), row[1]
+        return time_series_rows(conn)
 
 
 def drain_ingest(settings: Settings, group: str, client_ids: list[str], rows: int) -> float:
@@ -423,11 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for settings in (one, two):
             with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP SCHEMA {} CASCADE").format(
-                        sql.Identifier(settings.database_schema)
-                    )
-                )
+                drop_schema(conn, settings.database_schema)
     rate = {name: count / seconds for name, seconds in results.items()}
     print(f"\n{count} messages, {traffic.rows} rows, {os.cpu_count()} cores")
     for name, seconds in results.items():

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import time
@@ -34,15 +35,18 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg import sql
 
 from api.open_data.feeds import BY_NAME, MAX_TRIP, STOP_KMH, TERMINUS_M
 from api.open_data.shaping import DayRange, csv_text, shape_rows
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.settings import Settings
+from telemetry.storage import bench_data
 from telemetry.storage import open_data as store
+from telemetry.storage.alerts import drop_schema
+from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.energy import group_energy
+from telemetry.storage.maintenance import ensure_partitions
 
 TZ: Final = "Africa/Casablanca"
 DISTRICTS: Final = ("medina", "gueliz", "menara", "annakhil", "sidi-youssef-ben-ali", "mechouar")
@@ -56,111 +60,6 @@ SERVICES: Final = (
     "bus_late",
     "dangerous_driving",
 )
-
-# Registry: lights, trucks with their rounds, buses with their lines.
-_REGISTRY: Final = [
-    """INSERT INTO devices (device_id, fleet, district, circuit)
-       SELECT 'L-' || i, 'light', (%(districts)s::text[])[1 + i %% 6], 'C-' || (i / 50)
-       FROM generate_series(0, 71999) i""",
-    """INSERT INTO devices (device_id, fleet, district, operator)
-       SELECT 'T-' || r, 'truck', (%(districts)s::text[])[1 + r %% 6],
-              (ARRAY['Arma', 'Mecomar', 'Averda'])[1 + r %% 3]
-       FROM generate_series(0, 119) r""",
-    """INSERT INTO collection_rounds (round, shift_start, shift_end)
-       SELECT 'T-' || r, '21:00', '04:00' FROM generate_series(0, 119) r""",
-    """INSERT INTO collection_points (round, seq, lat, lon, radius_m)
-       SELECT 'T-' || r, p, 31.55 + 0.004 * (r %% 12) + 0.0008 * p, -8.10 + 0.01 * (r / 12), 40
-       FROM generate_series(0, 119) r, generate_series(0, 39) p""",
-    """INSERT INTO devices (device_id, fleet, route)
-       SELECT 'B-' || b, 'bus', 'line-' || (b %% 25) FROM generate_series(0, 249) b""",
-    """INSERT INTO bus_stops (stop_id, name, lat, lon)
-       SELECT 'S-' || l || '-' || k, 'stop', 31.58 + 0.01 * k, -8.10 + 0.01 * l
-       FROM generate_series(0, 24) l, generate_series(0, 2) k""",
-    """INSERT INTO line_stops (route, seq, stop_id)
-       SELECT 'line-' || l, k, 'S-' || l || '-' || k
-       FROM generate_series(0, 24) l, generate_series(0, 2) k""",
-]
-
-# A year at the level the feeds read; %(first)s is the first local day, %(days)s how many.
-_YEAR: Final = [
-    """INSERT INTO energy_hourly_rollup (scope, key, bucket, energy_wh, lights)
-       SELECT 'district', d, h, 12000 * 60 * (1 + (extract(hour FROM h)::int + 5) %% 24 / 12),
-              12000
-       FROM unnest(%(districts)s::text[]) d,
-            generate_series(%(start)s::timestamptz, %(end)s::timestamptz - INTERVAL '1 hour',
-                            INTERVAL '1 hour') h""",
-    "UPDATE energy_rollup_state SET watermark = %(end)s",
-    """INSERT INTO open_data_light_status_daily
-       SELECT %(first)s::date + i, d, 12000, 11700 - i %% 50, 180 + i %% 50, 120, 240
-       FROM generate_series(0, %(days)s - 1) i, unnest(%(districts)s::text[]) d""",
-    """INSERT INTO open_data_waste_rounds
-       SELECT %(first)s::date + i, 'T-' || r, (ARRAY['Arma', 'Mecomar', 'Averda'])[1 + r %% 3],
-              (%(districts)s::text[])[1 + r %% 6], 40, CASE WHEN (r + i) %% 17 = 0 THEN 38
-              ELSE 40 END, 1
-       FROM generate_series(0, %(days)s - 1) i, generate_series(0, 119) r""",
-    """INSERT INTO open_data_bus_service_daily
-       SELECT %(first)s::date + i, 'line-' || l, 2150.0 + l, 200 + l %% 7, 10
-       FROM generate_series(0, %(days)s - 1) i, generate_series(0, 24) l""",
-    """INSERT INTO open_data_days (feed, day)
-       SELECT f, %(first)s::date + i
-       FROM generate_series(0, %(days)s - 1) i,
-            unnest(ARRAY['light_status', 'waste_rounds', 'bus_service']) f""",
-    "UPDATE open_data_state SET watermark = %(first)s::date + %(days)s, "
-    "timezone = 'Africa/Casablanca'",
-    """INSERT INTO alerts (kind, asset_kind, asset_key, device_id, district, severity, state,
-                           opened_at, resolved_at, resolution)
-       SELECT (ARRAY['lampFailure', 'relayFailure', 'supplyLoss', 'silent_light',
-                     'energy_anomaly', 'day_burning'])[1 + i %% 6],
-              'light', 'L-' || i, 'L-' || i, (%(districts)s::text[])[1 + i %% 6], 'high',
-              'resolved', o, o + (1 + (i * 7919) %% 240) * INTERVAL '1 hour',
-              (ARRAY['cleared', 'manual', 'cleared', 'grouped'])[1 + i %% 4]
-       FROM generate_series(0, 39999) i,
-            LATERAL (SELECT %(start)s::timestamptz
-                            + (i * 0.999 / 40000) * (%(end)s::timestamptz - %(start)s) AS o) t""",
-    """INSERT INTO complaints (source, external_id, service_code, status, requested_at,
-                              closed_at, district)
-       SELECT 'chikaya', 'B' || i, (%(services)s::text[])[1 + i %% 8],
-              CASE WHEN i %% 5 = 0 THEN 'open' ELSE 'closed' END, o,
-              CASE WHEN i %% 5 = 0 THEN NULL
-                   ELSE o + (1 + (i::bigint * 104729) %% 300) * INTERVAL '1 hour' END,
-              (%(districts)s::text[])[1 + i %% 6]
-       FROM generate_series(0, 29999) i,
-            LATERAL (SELECT %(start)s::timestamptz
-                            + (i * 0.98 / 30000) * (%(end)s::timestamptz - %(start)s) AS o) t""",
-]
-
-# One raw day (%(day)s, local bounds %(lo)s, %(hi)s) for the baselines.
-_RAW: Final = [
-    """INSERT INTO light_energy (device_id, time, received_at, energy_wh, power_w, lamp_on)
-       SELECT 'L-' || i, t, t, 1000, 60, true
-       FROM generate_series(0, 71999) i,
-            generate_series(%(hi)s::timestamptz - INTERVAL '1 hour',
-                            %(hi)s::timestamptz - INTERVAL '1 second', INTERVAL '15 minutes') t
-       WHERE i %% 100 <> 7""",
-    """INSERT INTO light_faults (device_id, time, received_at, fault, active)
-       SELECT 'L-' || (i * 100), %(lo)s::timestamptz + i * INTERVAL '1 minute',
-              %(lo)s::timestamptz + i * INTERVAL '1 minute', 'lampFailure', true
-       FROM generate_series(0, 719) i""",
-    # Trucks: 21 fixes (30 s apart) per point, the first 4 stopped at it; every 5th truck
-    # stops 1 km away from its point 7.
-    """INSERT INTO vehicle_positions (device_id, time, received_at, lat, lon, speed_kmh)
-       SELECT 'T-' || r, t, t,
-              31.55 + 0.004 * (r %% 12) + 0.0008 * (k / 21)
-                + CASE WHEN r %% 5 = 0 AND k / 21 = 7 THEN 0.01 ELSE 0 END
-                + CASE WHEN k %% 21 < 4 THEN 0 ELSE 0.0008 * (k %% 21) / 21.0 END,
-              -8.10 + 0.01 * (r / 12), CASE WHEN k %% 21 < 4 THEN 0 ELSE 20 END
-       FROM generate_series(0, 119) r, generate_series(0, 839) k,
-            LATERAL (SELECT %(night)s::timestamptz + k * INTERVAL '30 seconds' AS t) x""",
-    # Buses: shuttling between their line's termini (2.2 km apart), a round trip every 10 min.
-    """INSERT INTO vehicle_positions (device_id, time, received_at, lat, lon, speed_kmh)
-       SELECT 'B-' || b, t, t,
-              31.58 + 0.02 * (1 - abs(2 * ((extract(epoch FROM t)::bigint + 37 * b) %% 600)
-                                      / 600.0 - 1)),
-              -8.10 + 0.01 * (b %% 25), 27
-       FROM generate_series(0, 249) b,
-            generate_series(%(lo)s::timestamptz + INTERVAL '6 hours',
-                            %(lo)s::timestamptz + INTERVAL '23 hours', INTERVAL '10 seconds') t""",
-]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,11 +78,7 @@ def bench_schema(base: Settings, keep: bool) -> Iterator[Settings]:
     finally:
         if not keep:
             with psycopg.connect(conninfo(base), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP SCHEMA {} CASCADE").format(
-                        sql.Identifier(settings.database_schema)
-                    )
-                )
+                drop_schema(conn, settings.database_schema)
 
 
 def _local(day: date, zone: ZoneInfo) -> datetime:
@@ -194,44 +89,36 @@ def generate(settings: Settings, first: date, days: int) -> date:
     """The registry, a year of feed-level rows, and one raw day (returned) for the baselines."""
     zone = ZoneInfo(TZ)
     raw = first + timedelta(days=days - 1)
-    params: dict[str, Any] = {
-        "districts": list(DISTRICTS),
-        "services": list(SERVICES),
-        "first": first,
-        "days": days,
-        "start": _local(first, zone),
-        "end": _local(first + timedelta(days=days), zone),
-        "day": raw,
-        "lo": _local(raw, zone),
-        "hi": _local(raw + timedelta(days=1), zone),
-        "night": _local(raw, zone) + timedelta(hours=21),
-    }
+    start, end = _local(first, zone), _local(first + timedelta(days=days), zone)
+    lo, hi = _local(raw, zone), _local(raw + timedelta(days=1), zone)
     with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-        plain = conn.execute("SELECT value FROM rasd_meta WHERE key = 'backend'").fetchone()
-        if plain is not None and plain[0] == "plain":
+        if recorded_backend(conn) is Backend.PLAIN:
             for table in ("vehicle_positions", "light_energy", "light_faults"):
-                conn.execute(
-                    "SELECT rasd_ensure_partitions(%s, %s, %s)",
-                    (table, params["lo"] - timedelta(days=1), params["hi"] + timedelta(days=2)),
-                )
-        for statement in (*_REGISTRY, *_YEAR, *_RAW):
+                ensure_partitions(conn, table, lo - timedelta(days=1), hi + timedelta(days=2))
+        steps = itertools.chain(
+            bench_data.seed_open_data_registry(conn, DISTRICTS),
+            bench_data.seed_open_data_year(conn, DISTRICTS, SERVICES, first, days, start, end),
+            bench_data.seed_open_data_raw_day(conn, lo, hi, lo + timedelta(hours=21)),
+        )
+        t0 = time.perf_counter()
+        for step in steps:
+            print(f"  {step.label:<40} {step.rows:>10,} rows {time.perf_counter() - t0:6.1f} s")
             t0 = time.perf_counter()
-            cur = conn.execute(statement.encode(), params)
-            label = " ".join(statement.split()[:3])
-            print(f"  {label:<40} {cur.rowcount:>10,} rows {time.perf_counter() - t0:6.1f} s")
-        for table in (
-            "devices",
-            "energy_hourly_rollup",
-            "open_data_light_status_daily",
-            "open_data_waste_rounds",
-            "open_data_bus_service_daily",
-            "alerts",
-            "complaints",
-            "light_energy",
-            "light_faults",
-            "vehicle_positions",
-        ):
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+        bench_data.analyze(
+            conn,
+            (
+                "devices",
+                "energy_hourly_rollup",
+                "open_data_light_status_daily",
+                "open_data_waste_rounds",
+                "open_data_bus_service_daily",
+                "alerts",
+                "complaints",
+                "light_energy",
+                "light_faults",
+                "vehicle_positions",
+            ),
+        )
     return raw
 
 
