@@ -176,6 +176,7 @@ async def test_post_refusals_store_nothing(migrated: Settings, api: ApiServer) -
             (_post_form(reporter, jurisdiction_id="rabat.ma"), 404, "jurisdiction_id"),
             (_post_form(reporter, email="not-an-address"), 400, "email"),
             (_post_form(reporter, description="x" * 4001), 400, "4,000"),
+            (_post_form(reporter, description="lamp\x00out"), 400, "control characters"),
         ]
         for form, status, words in cases:
             assert words in _error(await _post(client, form), status)
@@ -183,6 +184,9 @@ async def test_post_refusals_store_nothing(migrated: Settings, api: ApiServer) -
             "/open311/v2/requests.json", content=b"a=" + b"x" * 20_000, headers=FORM
         )
         assert "larger" in _error(huge, 400)
+        # PostgreSQL text cannot hold NUL: a filter holding one is the client's error, not a 500.
+        nul = await client.get("/open311/v2/requests.json", params={"service_code": "a\x00"})
+        assert "NUL" in _error(nul, 400)
     assert _count(migrated, "complaints") == 0
     assert _count(migrated, "complaint_contacts") == 0
 
@@ -261,7 +265,7 @@ async def test_get_requests_filters_and_formats(migrated: Settings, api: ApiServ
         assert one.headers["content-type"].startswith("application/json")
         assert "not found" in _error(await client.get("/open311/v2/requests/999999.json"), 404)
         assert "not found" in _error(await client.get("/open311/v2/requests/abc.json"), 404)
-        assert "JSON" in _error(await client.get("/open311/v2/services.xml"), 400)
+        assert "no Open311" in _error(await client.get("/open311/v2/services.csv"), 404)
         assert "no Open311" in _error(await client.get("/open311/v2/nothing-here"), 404)
         juris = await client.get(base, params={"jurisdiction_id": "casablanca.ma"})
         assert "jurisdiction_id" in _error(juris, 404)

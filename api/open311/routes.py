@@ -1,16 +1,17 @@
-"""Open311 GeoReport v2 at ``/open311/v2`` (JSON): services, POST and GET service requests.
+"""Open311 GeoReport v2 at ``/open311/v2``: services, POST and GET service requests, each in
+JSON and XML by extension (one handler per endpoint; ``api.open311.formats`` renders).
 
-Errors are the spec's list ``[{"code": 400, "description": "..."}]`` with the HTTP status
-the spec names: 400 invalid, 403 missing or bad api_key, 404 unknown; and 429 when rate
-limited, 503 when the database is down (both with ``Retry-After``). ``router`` also carries
-the operators' ``/api/v1/complaints`` routes (``api.open311.operators``).
+Errors are the spec's list ``[{"code": 400, "description": "..."}]`` (``<errors>`` in XML)
+with the HTTP status the spec names: 400 invalid, 403 missing or bad api_key, 404 unknown; and
+429 when rate limited, 503 when the database is down (both with ``Retry-After``). ``router``
+also carries the operators' ``/api/v1/complaints`` routes (``api.open311.operators``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Any, Final, TypeVar, cast
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
@@ -25,9 +26,17 @@ from starlette.responses import Response
 
 from api.auth import Permission
 from api.deps import runtime_of
-from api.errors import ApiError
+from api.errors import NUL_MESSAGE, ApiError, is_unstorable_text
 from api.open311 import operators
 from api.open311.desk import ComplaintDesk
+from api.open311.formats import (
+    FORMATS,
+    Root,
+    XMLResponse,
+    answer,
+    documented_errors,
+    format_of,
+)
 from api.open311.wire import (
     MAX_FORM_BYTES,
     MAX_REQUESTS,
@@ -44,47 +53,81 @@ from telemetry.storage.complaints import get_complaint, list_complaints
 
 FORM: Final = "application/x-www-form-urlencoded"
 BAD_KEY: Final = "Invalid api_key received -- can't proceed with create_request."
+Handler = TypeVar("Handler", bound=Callable[..., Coroutine[Any, Any, Response]])
 
 
-def error_json(exc: Open311Error) -> JSONResponse:
-    """The spec's error list as a response."""
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+def reply(request: Request, root: Root, body: Any, status: int = 200) -> Response:
+    """``body`` in the format the resource was asked in (its extension: .json or .xml)."""
+    return answer(format_of(request.url.path), root, body, status=status)
+
+
+def error_answer(request: Request, exc: Open311Error) -> Response:
+    """The spec's error list, in the format the resource was asked in."""
+    fmt = format_of(request.url.path)
+    return answer(fmt, "errors", exc.body(), status=exc.status, headers=exc.headers or None)
 
 
 class Open311Route(APIRoute):
-    """Answers every error of its routes in the Open311 error format."""
+    """Answers every error of its routes in the Open311 error format (JSON or XML)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The default handler, with errors turned into ``[{"code", "description"}]``."""
+        """The default handler, with errors turned into the spec's error list."""
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
             except Open311Error as exc:
-                return error_json(exc)
+                return error_answer(request, exc)
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {}
                 where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
-                return error_json(Open311Error(400, f"{where}: {first.get('msg', 'invalid')}"))
+                message = f"{where}: {first.get('msg', 'invalid')}"
+                return error_answer(request, Open311Error(400, message))
             except ApiError as exc:
                 status = 403 if exc.status in (401, 403) else exc.status
-                return error_json(Open311Error(status, exc.message, headers=exc.headers))
+                return error_answer(request, Open311Error(status, exc.message, headers=exc.headers))
             except StarletteHTTPException as exc:
-                return error_json(Open311Error(exc.status_code, str(exc.detail)))
+                return error_answer(request, Open311Error(exc.status_code, str(exc.detail)))
+            except psycopg.DataError as exc:
+                if not is_unstorable_text(exc):
+                    raise
+                return error_answer(request, Open311Error(400, NUL_MESSAGE))
             except (PoolTimeout, psycopg.OperationalError) as exc:
-                return error_json(
+                return error_answer(
+                    request,
                     Open311Error(
                         503,
                         f"service temporarily unavailable ({type(exc).__name__}); retry later",
                         headers={"Retry-After": "5"},
-                    )
+                    ),
                 )
 
         return guarded
 
 
 open311 = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+def both_formats(
+    method: str, path: str, summary: str, **options: Any
+) -> Callable[[Handler], Handler]:
+    """Serve one handler at ``{path}.json`` and ``{path}.xml``; it answers with ``reply``."""
+
+    def register(handler: Handler) -> Handler:
+        for fmt in FORMATS:
+            open311.add_api_route(
+                f"{path}.{fmt}",
+                handler,
+                methods=[method],
+                summary=f"{summary} ({fmt.upper()})",
+                response_class=XMLResponse if fmt == "xml" else JSONResponse,
+                responses=documented_errors(fmt),
+                **options,
+            )
+        return handler
+
+    return register
 
 
 def desk_of(request: Request) -> ComplaintDesk:
@@ -108,22 +151,22 @@ Jurisdiction = Annotated[
 ]
 
 
-@open311.get("/services.json", summary="Service list")
-async def services(request: Request, jurisdiction_id: Jurisdiction = None) -> JSONResponse:
+@both_formats("GET", "/services", "Service list")
+async def services(request: Request, jurisdiction_id: Jurisdiction = None) -> Response:
     """What can be reported (GeoReport v2 GET Service List)."""
     _jurisdiction(request)
-    return JSONResponse(services_json())
+    return reply(request, "services", services_json())
 
 
-@open311.get("/services/{service_code}.json", summary="Service definition")
+@both_formats("GET", "/services/{service_code}", "Service definition")
 async def service_definition(
     request: Request, service_code: str, jurisdiction_id: Jurisdiction = None
-) -> JSONResponse:
+) -> Response:
     """No service has extra attributes (``metadata`` is false): an empty definition."""
     _jurisdiction(request)
     if service(service_code) is None:
         raise Open311Error(404, f"service_code {service_code[:64]!r} not found")
-    return JSONResponse({"service_code": service_code, "attributes": []})
+    return reply(request, "service_definition", {"service_code": service_code, "attributes": []})
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
@@ -140,9 +183,10 @@ async def _form(request: Request) -> dict[str, list[str]]:
         raise Open311Error(400, f"malformed form body: {exc}") from None
 
 
-@open311.post(
-    "/requests.json",
-    summary="Create a service request (api_key of a reporter token)",
+@both_formats(
+    "POST",
+    "/requests",
+    "Create a service request (api_key of a reporter token)",
     status_code=201,
     openapi_extra={
         "requestBody": {
@@ -177,7 +221,7 @@ async def _form(request: Request) -> dict[str, list[str]]:
         }
     },
 )
-async def post_request(request: Request) -> JSONResponse:
+async def post_request(request: Request) -> Response:
     """Validate, store (complaint and contact in one transaction) and link a request."""
     runtime = runtime_of(request)
     desk = desk_of(request)
@@ -197,10 +241,12 @@ async def post_request(request: Request) -> JSONResponse:
     await desk.count(runtime.pool, f"key:{principal.token_id}", api.open311_rate_per_key, "api_key")
     posted = parse_post(form, jurisdiction=api.open311_jurisdiction, now=desk.clock())
     row = await asyncio.to_thread(desk.submit, posted)
-    return JSONResponse(posted_json(row.complaint_id, posted.service), status_code=201)
+    return reply(
+        request, "service_requests", posted_json(row.complaint_id, posted.service), status=201
+    )
 
 
-@open311.get("/requests.json", summary="Service requests (90 days, 1000 at most)")
+@both_formats("GET", "/requests", "Service requests (90 days, 1000 at most)")
 async def get_requests(
     request: Request,
     jurisdiction_id: Jurisdiction = None,
@@ -209,7 +255,7 @@ async def get_requests(
     status: Annotated[list[str] | None, Query(description="open, closed")] = None,
     start_date: Annotated[str | None, Query(description="w3 date-time")] = None,
     end_date: Annotated[str | None, Query(description="w3 date-time")] = None,
-) -> JSONResponse:
+) -> Response:
     """Requests matching the filters, newest first: never any contact details."""
     runtime = runtime_of(request)
     params = _params(request)
@@ -218,13 +264,13 @@ async def get_requests(
     async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
         rows = await list_complaints(conn, filters, MAX_REQUESTS)
     zone = ZoneInfo(runtime.api.timezone)
-    return JSONResponse([request_json(r, zone) for r in rows])
+    return reply(request, "service_requests", [request_json(r, zone) for r in rows])
 
 
-@open311.get("/requests/{service_request_id}.json", summary="One service request")
+@both_formats("GET", "/requests/{service_request_id}", "One service request")
 async def get_request(
     request: Request, service_request_id: str, jurisdiction_id: Jurisdiction = None
-) -> JSONResponse:
+) -> Response:
     """One request, as a list of one (the spec's shape)."""
     runtime = runtime_of(request)
     _jurisdiction(request)
@@ -238,16 +284,14 @@ async def get_request(
         row = await get_complaint(conn, number)
     if row is None:
         raise Open311Error(404, f"service_request_id {number} not found")
-    return JSONResponse([request_json(row, ZoneInfo(runtime.api.timezone))])
+    return reply(request, "service_requests", [request_json(row, ZoneInfo(runtime.api.timezone))])
 
 
 @open311.api_route(
     "/{anything:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
 )
-async def not_found(anything: str) -> JSONResponse:
-    """Anything else under /open311/v2 (including .xml: only JSON is served)."""
-    if anything.endswith(".xml"):
-        raise Open311Error(400, "only JSON is served here: use the .json resource")
+async def not_found(anything: str) -> Response:
+    """Anything else under /open311/v2 (in XML when it ends in .xml)."""
     raise Open311Error(404, f"no Open311 resource {anything[:100]!r}")
 
 

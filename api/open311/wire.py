@@ -1,5 +1,6 @@
-"""The Open311 GeoReport v2 wire format (pure): parsing POSTed forms and GET filters, rendering
-services and service requests, and the spec's error list ``[{"code", "description"}]``."""
+"""The Open311 GeoReport v2 wire format (pure): parsing POSTed forms and GET filters, the
+records of services and service requests, and the spec's error list ``[{"code",
+"description"}]``. These records are the JSON answers; ``formats`` renders the same as XML."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Open311Error(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> list[dict[str, Any]]:
-        """The JSON body."""
+        """The body (JSON as it is; ``<errors><error>`` in XML)."""
         return [{"code": self.status, "description": self.description}]
 
 
