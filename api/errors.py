@@ -93,6 +93,15 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+NUL_MESSAGE = "text must not contain NUL (U+0000) characters"
+
+
+def is_unstorable_text(exc: psycopg.DataError) -> bool:
+    """Whether the database refused a request's text for holding NUL, which PostgreSQL text
+    and jsonb cannot store (psycopg refuses it before sending, the server in jsonb)."""
+    return isinstance(exc, psycopg.errors.UntranslatableCharacter) or "NUL (0x00)" in str(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the one shape."""
 
@@ -128,7 +137,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    async def data_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, psycopg.DataError)
+        if not is_unstorable_text(exc):
+            raise exc  # any other data error is the server's own: a 500, logged
+        return error_response(422, "invalid_request", NUL_MESSAGE)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(psycopg.DataError, data_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(FilterError, filter_error)

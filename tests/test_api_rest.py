@@ -106,6 +106,9 @@ async def test_tokens_are_required_and_roles_are_enforced(
         put = await client.put("/api/v1/devices/B-009", json={"fleet": "bus"})
         assert put.status_code == 403
         assert (await client.get("/api/v1/tokens")).status_code == 403
+        # PostgreSQL text cannot hold NUL: the client's error, answered as such.
+        nul = await client.get("/api/v1/devices", params={"district": "med\x00ina"})
+        assert nul.status_code == 422 and "NUL" in str(_error(nul.json())["message"])
     async with api.client(admin) as client:
         created = await client.put("/api/v1/devices/B-009", json={"fleet": "bus", "route": "9"})
         assert created.status_code == 201 and created.json()["route"] == "9"
