@@ -221,28 +221,20 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> float:
     return elapsed
 
 
+def _mosquitto_sub(port: int, *extra: str) -> list[str]:
+    """The C client on the bench's persistent session (id bench-sub, QoS 1), plus ``extra``."""
+    return [
+        "mosquitto_sub",
+        *("-p", str(port), "-V", "mqttv5", "-i", "bench-sub", "-c", "-x", "3600"),
+        *("-q", "1", "-t", FILTER, *extra),
+    ]
+
+
 def drain_mosquitto_sub(port: int, count: int) -> float:
     """The C client's drain time for ``count`` queued messages."""
     started = time.perf_counter()
     subprocess.run(
-        [
-            "mosquitto_sub",
-            "-p",
-            str(port),
-            "-V",
-            "mqttv5",
-            "-i",
-            "bench-sub",
-            "-c",
-            "-x",
-            "3600",
-            "-q",
-            "1",
-            "-t",
-            FILTER,
-            "-C",
-            str(count),
-        ],
+        _mosquitto_sub(port, "-C", str(count)),
         check=True,
         stdout=subprocess.DEVNULL,
         timeout=600,
@@ -375,24 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(conninfo(settings), autocommit=True) as conn:
                 upsert_devices(conn, traffic.devices)
         subprocess.run(
-            [
-                "mosquitto_sub",
-                "-p",
-                str(port),
-                "-V",
-                "mqttv5",
-                "-i",
-                "bench-sub",
-                "-c",
-                "-x",
-                "3600",
-                "-q",
-                "1",
-                "-t",
-                FILTER,
-                "-W",
-                "1",
-            ],
+            _mosquitto_sub(port, "-W", "1"),
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

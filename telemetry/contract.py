@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -11,21 +11,6 @@ from telemetry.topics import Channel
 
 MAX_SEQ: Final = 2**63 - 1
 
-FAULT_NAMES: Final = (
-    "lampFailure",
-    "controlGearFailure",
-    "supplyLoss",
-    "supplyVoltageTooHigh",
-    "supplyVoltageTooLow",
-    "lampUnexpectedOn",
-    "powerFactorTooLow",
-    "temperatureTooHigh",
-    "orientationChanged",
-    "impactDetected",
-    "communicationFailure",
-    "relayFailure",
-    "cabinetDoorOpen",
-)
 FaultName = Literal[
     "lampFailure",
     "controlGearFailure",
@@ -41,6 +26,8 @@ FaultName = Literal[
     "relayFailure",
     "cabinetDoorOpen",
 ]
+#: The TALQ fault names, in the order above.
+FAULT_NAMES: Final[tuple[FaultName, ...]] = get_args(FaultName)
 
 # Epoch milliseconds outside these bounds cannot be a device clock; they are garbage.
 _MIN_EPOCH_MS: Final = 0
