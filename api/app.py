@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypedDict
+from typing import Final, TypedDict
 
 import structlog
 from fastapi import FastAPI
@@ -46,6 +46,9 @@ from telemetry.db import conninfo
 from telemetry.settings import Settings
 
 log = structlog.get_logger("api")
+
+# How often /readyz and the broker metric take the MQTT feed's state.
+BROKER_WATCH_S: Final = 1.0
 
 DESCRIPTION = """Live operations API of Rasd: devices, vehicle positions and tracks, streetlight
 status and energy, alerts, and the live WebSocket streams (frames: docs/api.md).
@@ -177,14 +180,17 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         )
 
         async def watch_broker() -> None:
-            # Mirrors the paho thread's subscription flag into the loop for /readyz.
+            # Mirrors the paho thread's subscription flag into the loop for /readyz, once a
+            # second. (Waiting on the flag in a thread returned at once while it was set: the
+            # loop then spun a core handing calls to the thread pool.)
             while True:
-                subscribed = await asyncio.to_thread(feed.subscribed.wait, 1.0)
+                subscribed = feed.subscribed.is_set()
                 metrics.broker_connected.set(1 if subscribed else 0)
                 if subscribed:
                     runtime.broker_subscribed.set()
                 else:
                     runtime.broker_subscribed.clear()
+                await asyncio.sleep(BROKER_WATCH_S)
 
         tasks = [
             asyncio.create_task(
