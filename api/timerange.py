@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 Unit = Literal["hour", "day", "month"]
@@ -27,10 +27,21 @@ class TimeRange:
         return self.end - self.start
 
 
+#: The times a request may name. Nothing Rasd stores lies outside, and it keeps the arithmetic
+#: of ranges (a default span back, the next local month) inside what ``datetime`` can hold.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def require_aware(name: str, value: datetime | None) -> datetime | None:
-    """Refuse naive datetimes: a time without an offset is ambiguous."""
-    if value is not None and value.tzinfo is None:
+    """Refuse naive datetimes (a time without an offset is ambiguous) and times outside
+    [EARLIEST, LATEST)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise RangeError(f"{name} needs a UTC offset, e.g. 2026-01-01T00:00:00+01:00 or ...Z")
+    if not EARLIEST <= value < LATEST:
+        raise RangeError(f"{name} must lie between {EARLIEST.year} and {LATEST.year - 1}")
     return value
 
 

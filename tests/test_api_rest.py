@@ -261,6 +261,12 @@ async def test_track_range_downsampling_and_geojson(migrated: Settings, api: Api
             "/api/v1/vehicles/B-001/track", params={"start": "2026-01-01T00:00:00"}
         )
         assert naive.status_code == 422 and "UTC offset" in str(_error(naive.json())["message"])
+        # Year 1: a default hour back would overflow; refused as out of range, not a 500.
+        ancient = await client.get(
+            "/api/v1/vehicles/B-001/track", params={"end": "0001-01-01T00:00:00Z"}
+        )
+        assert ancient.status_code == 422
+        assert "between 1970 and 2099" in str(_error(ancient.json())["message"])
         backwards = await client.get(
             "/api/v1/vehicles/B-001/track",
             params={"start": now.isoformat(), "end": start.isoformat()},

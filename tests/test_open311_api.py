@@ -258,6 +258,9 @@ async def test_get_requests_filters_and_formats(migrated: Settings, api: ApiServ
         assert "time zone" in _error(
             await client.get(base, params={"start_date": "2025-01-01T00:00:00"}), 400
         )
+        assert "between 1970 and 2099" in _error(
+            await client.get(base, params={"end_date": "0001-01-05T00:00:00Z"}), 400
+        )
         one = await client.get(f"/open311/v2/requests/{ids['old']}.json")
         assert one.status_code == 200 and [r["service_request_id"] for r in one.json()] == [
             ids["old"]
@@ -338,6 +341,8 @@ async def test_operator_and_crew_views(migrated: Settings, api: ApiServer) -> No
         assert listed["items"][0]["verdict"] == "unknown"  # no telemetry from that light yet
         box = await client.get("/api/v1/complaints", params={"bbox": "-8.1,31.5,-8.05,31.6"})
         assert box.json()["count"] == 0
+        huge = await client.get("/api/v1/complaints", params={"alert_id": str(2**70)})
+        assert huge.status_code == 422  # beyond bigint: refused, not a database error
         relinked = await client.post(f"/api/v1/complaints/{request_id}/relink")
         assert relinked.status_code == 200 and relinked.json()["evidence"]
     async with api.client(medina) as client:

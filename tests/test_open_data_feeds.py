@@ -237,6 +237,9 @@ async def test_bad_requests_get_a_clear_4xx(city: Settings) -> None:
         ("waste-rounds-daily.json", {"distrct": "medina"}, "distrct", "unknown parameter"),
         ("lights-status.json", {"from": "2025-10-01"}, "from", "snapshot"),
         ("complaints-monthly.xml", {}, "format", "csv"),
+        # Days outside 1970-2099 (the range arithmetic would overflow at year 1 or 9999).
+        ("energy-daily.json", {"to": "0001-01-01"}, "to", "between 1970 and 2099"),
+        ("energy-monthly.json", {"to": "9999-12"}, "to", "between 1970 and 2099"),
     ]
     server = ApiServer(city, opendata_refresh_s=0, opendata_max_days=400)
     async with server, server.client() as client:

@@ -47,7 +47,7 @@ async def complaints(
     link_state: Annotated[
         list[str] | None, Query(description="pending, linked, no_asset, no_location")
     ] = None,
-    alert_id: Annotated[int | None, Query(ge=1)] = None,
+    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
     start: Annotated[datetime | None, Query(description="requested at or after")] = None,
     end: Annotated[datetime | None, Query(description="requested at or before")] = None,

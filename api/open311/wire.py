@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from api.timerange import EARLIEST, LATEST
 from telemetry.complaints.services import SERVICES, Service, service
 from telemetry.storage.complaints import ComplaintRow, Contact, NewComplaint, RequestFilter
 
@@ -57,6 +58,8 @@ def parse_w3(name: str, value: str) -> datetime:
         raise Open311Error(400, f"{name}: not a w3 date-time (e.g. 2026-01-01T00:00:00Z)") from None
     if parsed.tzinfo is None:
         raise Open311Error(400, f"{name}: needs a time zone (Z or an offset such as +01:00)")
+    if not EARLIEST <= parsed < LATEST:
+        raise Open311Error(400, f"{name}: must lie between {EARLIEST.year} and {LATEST.year - 1}")
     return parsed
 
 

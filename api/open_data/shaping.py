@@ -13,6 +13,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from api.open_data.feeds import Column, Feed
+from api.timerange import EARLIEST, LATEST
 
 _DAY_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _MONTH_RE: Final = re.compile(r"^(\d{4})-(\d{2})$")
@@ -70,15 +71,21 @@ def parse_day(parameter: str, text: str, *, months: bool) -> date:
     text = text.strip()
     match = _DAY_RE.match(text)
     expected = "YYYY-MM-DD or YYYY-MM" if months else "YYYY-MM-DD"
+    day: date | None = None
     try:
         if match:
-            return date(int(match[1]), int(match[2]), int(match[3]))
-        match = _MONTH_RE.match(text)
-        if match and months:
-            return date(int(match[1]), int(match[2]), 1)
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        elif months and (match := _MONTH_RE.match(text)):
+            day = date(int(match[1]), int(match[2]), 1)
     except ValueError:
         raise FeedRequestError(parameter, f"{text!r} is not a valid date") from None
-    raise FeedRequestError(parameter, f"{text!r} is not a date; expected {expected}")
+    if day is None:
+        raise FeedRequestError(parameter, f"{text!r} is not a date; expected {expected}")
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise FeedRequestError(
+            parameter, f"{text!r} is not between {EARLIEST.year} and {LATEST.year - 1}"
+        )
+    return day
 
 
 def months_between(first: date, last: date) -> int:
