@@ -59,6 +59,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "Role or district does not allow this"},
     404: {"model": ErrorBody, "description": "No such resource"},
     422: {"model": ErrorBody, "description": "Invalid parameter or body"},
+    503: {"model": ErrorBody, "description": "Database unavailable: retry after Retry-After s"},
 }
 
 _CODES = {

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.auth import Permission, Principal
 from api.deps import DbDep, RuntimeDep, require
-from api.errors import ERROR_RESPONSES, ApiError
+from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.filters import BBox, split_list
 from api.open311.desk import ComplaintDesk
 from api.open311.views import CloseIn, ComplaintOut, ComplaintsOut, complaint_out
@@ -94,7 +94,11 @@ async def complaint(
     return complaint_out(row, found.get(complaint_id, []), with_evidence=True, contact=contact)
 
 
-@router.post("/{complaint_id}/close", summary="Close a complaint (operator)")
+@router.post(
+    "/{complaint_id}/close",
+    summary="Close a complaint (operator)",
+    responses={409: {"model": ErrorBody, "description": "The complaint is already closed"}},
+)
 async def close(
     complaint_id: ComplaintId,
     principal: CloseComplaints,
