@@ -15,7 +15,7 @@ import binascii
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -117,8 +117,12 @@ _COLUMNS: Final = (
     "updated_at, escalation_level, next_escalation_at"
 )
 
-# One alert by id: the columns, then an optional locking clause, go in the placeholders.
-_BY_ID: Final = sql.SQL("SELECT {} FROM alerts WHERE alert_id = %s{}")
+_BY_ID: Final = "SELECT " + _COLUMNS + " FROM alerts WHERE alert_id = %s"
+_BY_ID_LOCKED: Final = _BY_ID + " FOR UPDATE"
+_UNRESOLVED: Final = (
+    "SELECT " + _COLUMNS + " FROM alerts WHERE asset_key = %s AND kind = %s AND state <> 'resolved'"
+)
+_UNRESOLVED_LOCKED: Final = _UNRESOLVED + " FOR UPDATE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +304,7 @@ def unresolved_counts(conn: psycopg.Connection) -> list[OpenCount]:
 
 def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
     """One alert by id, or None."""
-    return _one(conn, _BY_ID.format(sql.SQL(_COLUMNS), sql.SQL("")), (alert_id,))
+    return _one(conn, _BY_ID, (alert_id,))
 
 
 def alert_members(conn: psycopg.Connection, alert_id: int) -> list[AlertMember]:
@@ -361,14 +365,16 @@ def _record(
 
 
 def _one(
-    conn: psycopg.Connection, query: str | sql.Composed, params: Sequence[Any] | Mapping[str, Any]
+    conn: psycopg.Connection,
+    query: LiteralString | sql.Composed,
+    params: Sequence[Any] | Mapping[str, Any],
 ) -> Alert | None:
     with conn.cursor(row_factory=args_row(_alert)) as cur:
         return cur.execute(query, params).fetchone()
 
 
 def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
-    alert = _one(conn, _BY_ID.format(sql.SQL(_COLUMNS), sql.SQL(" FOR UPDATE")), (alert_id,))
+    alert = _one(conn, _BY_ID_LOCKED, (alert_id,))
     if alert is None:
         raise AlertNotFoundError(f"no alert {alert_id}")
     return alert
@@ -379,12 +385,23 @@ def _locked(conn: psycopg.Connection, alert_id: int) -> Alert:
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """A lifecycle step by a person: why it is refused (None: allowed), what it sets (the first
-    two placeholders take the step's time and who took it), and the event it records."""
+    """A lifecycle step by a person: why it is refused (None: allowed), its UPDATE (the first
+    two placeholders take the step's time and who took it, the last the alert id), and the
+    event it records."""
 
     refusal: Callable[[Alert], str | None]
-    assignments: str
+    update: LiteralString
     event: AlertEventType
+
+
+def _step(
+    refusal: Callable[[Alert], str | None], assignments: LiteralString, event: AlertEventType
+) -> _Step:
+    update = (
+        "UPDATE alerts SET " + assignments + ", updated_at = now() "
+        "WHERE alert_id = %s RETURNING " + _COLUMNS
+    )
+    return _Step(refusal, update, event)
 
 
 def _by_person(
@@ -403,12 +420,7 @@ def _by_person(
         why = step.refusal(_locked(conn, alert_id))
         if why is not None:
             raise AlertStateError(f"alert {alert_id} {why}")
-        query = sql.SQL("UPDATE alerts SET {}, updated_at = now() WHERE alert_id = %s RETURNING {}")
-        alert = _one(
-            conn,
-            query.format(sql.SQL(step.assignments), sql.SQL(_COLUMNS)),
-            (at, who, *extra, alert_id),
-        )
+        alert = _one(conn, step.update, (at, who, *extra, alert_id))
         assert alert is not None
         _record(conn, alert, step.event, who, note, at=at, details=details)
     return alert
@@ -424,17 +436,17 @@ def _if_resolved(why: str) -> Callable[[Alert], str | None]:
     return lambda alert: why if alert.state is AlertState.RESOLVED else None
 
 
-_ACKNOWLEDGE: Final = _Step(
+_ACKNOWLEDGE: Final = _step(
     _unless_open,
     "state = 'acknowledged', acknowledged_at = coalesce(%s, now()), acknowledged_by = %s",
     AlertEventType.ACK,
 )
-_ASSIGN: Final = _Step(
+_ASSIGN: Final = _step(
     _if_resolved("is resolved: it cannot be assigned"),
     "assigned_at = coalesce(%s, now()), assigned_by = %s, assignee = %s",
     AlertEventType.ASSIGN,
 )
-_RESOLVE: Final = _Step(
+_RESOLVE: Final = _step(
     _if_resolved("is already resolved"),
     "state = 'resolved', resolved_at = coalesce(%s, now()), resolved_by = %s, "
     "resolution = 'manual'",
@@ -600,39 +612,46 @@ def open_alert(
 
 @dataclass(frozen=True, slots=True)
 class _Change:
-    """An engine change to the unresolved alert of one asset and kind: what it sets, a further
-    condition (empty or starting with AND), and the event it records."""
+    """An engine change to the unresolved alert of one asset and kind (%(key)s, %(kind)s): its
+    UPDATE, and the event it records."""
 
-    assignments: str
-    condition: str
+    update: LiteralString
     event: AlertEventType
 
 
-_CLEAR: Final = _Change(
+def _change(assignments: LiteralString, condition: LiteralString, event: AlertEventType) -> _Change:
+    """What the change sets, and a further condition (empty or starting with AND)."""
+    update = (
+        "UPDATE alerts SET " + assignments + ", updated_at = now() "
+        "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved'"
+        + condition
+        + " RETURNING "
+        + _COLUMNS
+    )
+    return _Change(update, event)
+
+
+_CLEAR: Final = _change(
     "state = 'resolved', resolved_at = greatest(%(at)s, opened_at), cleared_at = %(at)s, "
     "resolved_by = %(actor)s, resolution = 'cleared'",
     " AND opened_at <= %(at)s",
     AlertEventType.RESOLVE,
 )
-_GROUPED: Final = _Change(
+_GROUPED: Final = _change(
     "state = 'resolved', resolved_at = greatest(%(at)s, opened_at), resolved_by = %(actor)s, "
     "resolution = 'grouped', grouped_into = %(group)s",
     "",
     AlertEventType.RESOLVE,
 )
-_FLAP: Final = _Change(
+_FLAP: Final = _change(
     "flap_count = flap_count + 1, last_flap_at = %(at)s",
     " AND (last_flap_at IS NULL OR last_flap_at < %(at)s)",
     AlertEventType.UPDATE,
 )
-_DETAILS: Final = _Change(
+_DETAILS: Final = _change(
     "details = details || %(details)s, summary = %(summary)s",
     " AND NOT details @> %(details)s",
     AlertEventType.UPDATE,
-)
-_UPDATE_UNRESOLVED: Final = sql.SQL(
-    "UPDATE alerts SET {}, updated_at = now() "
-    "WHERE asset_key = %(key)s AND kind = %(kind)s AND state <> 'resolved'{} RETURNING {}"
 )
 
 
@@ -647,10 +666,7 @@ def _change_unresolved(
 ) -> Alert | None:
     """Apply ``change`` to the unresolved alert of this (asset key, kind) and record its event,
     in the caller's transaction; None when no alert matched."""
-    query = _UPDATE_UNRESOLVED.format(
-        sql.SQL(change.assignments), sql.SQL(change.condition), sql.SQL(_COLUMNS)
-    )
-    alert = _one(conn, query, {"key": key_kind[0], "kind": key_kind[1], **params})
+    alert = _one(conn, change.update, {"key": key_kind[0], "kind": key_kind[1], **params})
     if alert is not None:
         extra = None if details is None else details(alert)
         _record(conn, alert, change.event, actor, note, details=extra)
@@ -660,10 +676,7 @@ def _change_unresolved(
 def _unresolved(
     conn: psycopg.Connection, asset_key: str, kind: str, *, lock: bool = True
 ) -> Alert | None:
-    query = sql.SQL(
-        "SELECT {} FROM alerts WHERE asset_key = %s AND kind = %s AND state <> 'resolved'{}"
-    ).format(sql.SQL(_COLUMNS), sql.SQL(" FOR UPDATE" if lock else ""))
-    return _one(conn, query, (asset_key, kind))
+    return _one(conn, _UNRESOLVED_LOCKED if lock else _UNRESOLVED, (asset_key, kind))
 
 
 def clear_alert(
