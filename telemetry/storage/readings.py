@@ -152,23 +152,17 @@ class ReadingStore:
 
     def write(self, batch: Batch) -> WriteResult:
         """Store a batch atomically; duplicates of stored readings are skipped."""
-        inserted: dict[str, int] = {}
-        staged: dict[str, int] = {}
-        conn = self.conn
         try:
-            return self._write(conn, batch, inserted, staged)
+            return self._write(batch)
         except BaseException:
             # Partitions made inside the failed transaction were rolled back with it.
             self._covered.clear()
             raise
 
-    def _write(
-        self,
-        conn: psycopg.Connection,
-        batch: Batch,
-        inserted: dict[str, int],
-        staged: dict[str, int],
-    ) -> WriteResult:
+    def _write(self, batch: Batch) -> WriteResult:
+        inserted: dict[str, int] = {}
+        staged: dict[str, int] = {}
+        conn = self.conn
         with conn.transaction():
             cur = conn.cursor()
             if batch.new_devices:
