@@ -23,18 +23,12 @@ from telemetry.migrate import migrate
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
+from tests.support.api_process import ApiProcess
 from tests.support.database import drop_schema
-from tests.support.env import free_port, unique_settings
-from tests.support.service_process import ServiceProcess
+from tests.support.env import unique_settings
 from tests.test_api_support import make_token, register_devices
 
 pytestmark = pytest.mark.services
-
-
-class ApiProcess(ServiceProcess):
-    """``python -m api`` as a child process."""
-
-    module = "api"
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +42,13 @@ def api_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess
         DeviceRecord(device_id="T-ARM-001", fleet=Fleet.TRUCK, district="gueliz"),
         DeviceRecord(device_id="L-MED-00001", fleet=Fleet.LIGHT, district="medina", circuit="C-1"),
     )
-    port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
     # Rate limits off (they have their own tests): generated POSTs must reach the handlers.
     limits = {
         "RASD_API_OPEN311_RATE_PER_ADDRESS": "1000000",
         "RASD_API_OPEN311_RATE_PER_KEY": "1000000",
     }
-    proc = ApiProcess(settings, log, port, RASD_API_PORT=str(port), **limits)
+    proc = ApiProcess(settings, log, **limits)
     try:
         proc.start()
         yield proc

@@ -5,7 +5,6 @@ starved requests on a loaded machine.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -14,21 +13,14 @@ from pathlib import Path
 import pytest
 
 from telemetry.settings import Settings
-from tests.support.env import free_port
+from tests.support.api_process import ApiProcess
 from tests.support.ingest_process import IngestProcess
 from tests.support.service_process import ServiceProcess
-from tests.support.waiting import wait_until
 from tests.test_alerts_support import AlertsProcess
 
 pytestmark = pytest.mark.services
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class ApiProcess(ServiceProcess):
-    """``python -m api`` as a child process."""
-
-    module = "api"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -38,15 +30,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _api(settings: Settings, log: Path) -> ServiceProcess:
-    port = free_port()
-    proc = ApiProcess(settings, log, port, RASD_API_PORT=str(port)).start()
-
-    def ready() -> bool:  # database, broker, registry and alert feed all up
-        status, body = proc.http_get("/readyz")
-        return status == 200 and json.loads(body)["status"] == "ready"
-
-    wait_until(ready, timeout=60, what="API /readyz")
-    return proc
+    return ApiProcess(settings, log).start()
 
 
 def _ingest(settings: Settings, log: Path) -> ServiceProcess:
