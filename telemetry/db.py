@@ -34,16 +34,34 @@ def connect(
 
 
 def ensure_database(settings: Settings) -> bool:
-    """Create the configured database when it is missing; True when it was created."""
+    """Create the configured database when it is missing; True when it was created.
+
+    Safe when several processes start at once on a new machine: CREATE DATABASE has no
+    IF NOT EXISTS, and two concurrent ones race on pg_database's unique index (the loser gets
+    UniqueViolation, not DuplicateDatabase), so creators take turns under an advisory lock
+    held in the maintenance database.
+    """
     name = database_name(settings)
     with psycopg.connect(
         conninfo(settings, dbname="postgres", app="rasd-migrate"), autocommit=True
     ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:
+        if _database_exists(conn, name):
             return False
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CREATE_LOCK_PREFIX + name,))
         try:
+            if _database_exists(conn, name):
+                return False  # created by a concurrent migrate while this one waited
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            return False  # created meanwhile by a concurrent migrate
-        return True
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CREATE_LOCK_PREFIX + name,))
+
+
+# Advisory locks are per database: every creator of one name locks the same key in `postgres`.
+_CREATE_LOCK_PREFIX = "rasd-create-database:"
+
+
+def _database_exists(conn: psycopg.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+    )

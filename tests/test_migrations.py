@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from telemetry.migrate import load_migrations, migrate
+from telemetry.migrate import Migration, load_migrations, migrate
 from telemetry.settings import Settings, TimescaleMode
 from telemetry.storage.backend import Backend
 from tests.conftest import database_url_with
@@ -47,10 +49,62 @@ def test_migrate_creates_the_database() -> None:
         with open_db(settings) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == (name,)
     finally:
-        with psycopg.connect(database_url_with("postgres"), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _drop_database(name)
+
+
+def _drop_database(name: str) -> None:
+    with psycopg.connect(database_url_with("postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def test_concurrent_migrates_on_databases_that_do_not_exist_yet() -> None:
+    # What a new machine does: two test workers, or ingest, alerts and the API booting together,
+    # all migrating a database nobody has created yet. Before the fix, losers of the CREATE
+    # DATABASE race died with UniqueViolation on pg_database_datname_index.
+    names = [f"rasd_fresh_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    runs = []
+    for i in range(12):
+        settings = unique_settings(database_url=database_url_with(names[i % 2]))
+        if i % 4 < 2:  # half share one schema (racing on it too), half have their own
+            settings = settings.model_copy(update={"database_schema": "shared_first"})
+        runs.append(settings)
+    start = threading.Barrier(len(runs))
+
+    def run(settings: Settings) -> list[Migration]:
+        start.wait(timeout=60)
+        return migrate(settings)
+
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            results = [f.result(timeout=300) for f in [pool.submit(run, s) for s in runs]]
+        applied = {len(r) for r in results}
+        assert applied <= {0, len(load_migrations(Backend.PLAIN))}
+        for name in names:
+            with psycopg.connect(database_url_with(name)) as conn:
+                row = conn.execute("SELECT count(*) FROM shared_first.schema_migrations").fetchone()
+            assert row == (len(load_migrations(Backend.PLAIN)),)
+    finally:
+        for name in names:
+            _drop_database(name)
+
+
+def test_migrate_with_a_maximum_age_of_years_makes_only_recent_partitions(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # A city back-filling 14 years of history: migrate used to make a partition for every day of
+    # the window and ran out of shared memory. Old readings get partitions as they arrive.
+    migrated = make_settings(max_age_s=14 * 365 * 86400)
+    with open_db(migrated) as conn:
+        if conn.execute("SELECT value FROM rasd_meta WHERE key = 'backend'").fetchone() != (
+            "plain",
+        ):
+            pytest.skip("partitions are TimescaleDB's chunks on this schema")
+        made = conn.execute(
+            "SELECT count(*) FROM rasd_partitions WHERE parent_table = 'vehicle_positions'"
+        ).fetchone()
+    assert made is not None and 8 <= made[0] <= 8 + 1 + migrated.partitions_ahead_days + 1
 
 
 def test_plain_backend_has_the_contract_columns(migrated: Settings, db: psycopg.Connection) -> None:

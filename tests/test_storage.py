@@ -92,6 +92,28 @@ def test_a_reading_between_two_partitioned_spans_gets_its_partition(
         }
 
 
+def test_a_backfill_spanning_years_makes_only_the_partitions_it_needs(
+    migrated: Settings, db: psycopg.Connection
+) -> None:
+    # One fix from three years ago beside one from now: two days' partitions at most, not the
+    # thousand between them.
+    def partitions() -> int:
+        row = db.execute(
+            "SELECT count(*) FROM rasd_partitions WHERE parent_table = 'vehicle_positions'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    before = partitions()
+    old = NOW - timedelta(days=3 * 365)
+    store = ReadingStore(db)
+    batch = Batch(positions=[_position("B-1", old), _position("B-1", NOW)])
+    assert store.write(batch).inserted == {"vehicle_positions": 2}
+    assert partitions() == before + 1
+    older = [_position("B-2", old - timedelta(days=d, hours=d)) for d in range(0, 30, 3)]
+    assert store.write(Batch(positions=older)).inserted == {"vehicle_positions": 10}
+    assert partitions() == before + 10
+
+
 def test_partitions_of_a_failed_batch_are_made_again(
     migrated: Settings, db: psycopg.Connection
 ) -> None:

@@ -3,6 +3,7 @@ policies on TimescaleDB (where background jobs keep the rollups)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,10 @@ from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.energy import catch_up_energy_rollups, rollup_watermark
 
 TIME_SERIES_TABLES = ("vehicle_positions", "light_energy", "light_faults")
+
+# Upkeep makes partitions only this far back; older readings (a back-fill within a maximum age
+# of years) get theirs when they arrive, so the window never costs a partition per day ahead.
+RECENT_PARTITIONS_BEHIND = timedelta(days=8)
 
 # Hours recomputed on every pass, as TimescaleDB's 15-minute rollup job does (0009).
 ROLLUP_LOOKBACK = timedelta(hours=3)
@@ -45,10 +50,16 @@ def ensure_partitions(conn: psycopg.Connection, table: str, start: datetime, end
     return int(row[0]) if row else 0
 
 
+def ensure_partitions_at(conn: psycopg.Connection, table: str, times: Sequence[datetime]) -> int:
+    """Create the partitions of ``table`` that hold any of ``times`` (plain backend only)."""
+    row = conn.execute("SELECT rasd_ensure_partitions_at(%s, %s)", (table, list(times))).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _plain_upkeep(
     conn: psycopg.Connection, settings: Settings, now: datetime, report: UpkeepReport
 ) -> None:
-    start = now - settings.max_age - timedelta(days=1)
+    start = now - min(settings.max_age, RECENT_PARTITIONS_BEHIND) - timedelta(days=1)
     end = now + timedelta(days=settings.partitions_ahead_days)
     for table, days in retention_days(settings).items():
         with conn.transaction():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import psycopg
@@ -12,7 +12,7 @@ from psycopg import sql
 
 from telemetry.decoding import DeadLetter, Decoded, EnergyRow, FaultRow, PositionRow
 from telemetry.storage.backend import Backend, recorded_backend
-from telemetry.storage.maintenance import ensure_partitions
+from telemetry.storage.maintenance import ensure_partitions_at
 from telemetry.topics import Fleet
 
 TableName = Literal["vehicle_positions", "light_energy", "light_faults"]
@@ -136,13 +136,22 @@ class ReadingStore:
     def _cover(self, table: TableName, rows: Sequence[tuple[object, ...]]) -> None:
         if self.backend is not Backend.PLAIN:
             return
+        spans = self._covered.get(table, ())
         times = [row[1] for row in rows]
         assert all(isinstance(t, datetime) for t in times)
         lo: datetime = min(times)  # type: ignore[type-var,assignment]
         hi: datetime = max(times)  # type: ignore[type-var,assignment]
-        if any(a <= lo and hi < b for a, b in self._covered.get(table, ())):
+        if any(a <= lo and hi < b for a, b in spans):
+            return  # the usual batch: every reading inside one span already partitioned
+        missing: set[datetime] = set()
+        for t in times:
+            assert isinstance(t, datetime)
+            if not any(a <= t < b for a, b in spans):
+                # One time per UTC day is enough: no partition step is shorter than a day.
+                missing.add(t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+        if not missing:
             return
-        ensure_partitions(self.conn, table, lo, hi + timedelta(microseconds=1))
+        ensure_partitions_at(self.conn, table, sorted(missing))
         ranges = self.conn.execute(
             "SELECT range_from, range_to FROM rasd_partitions WHERE parent_table = %s"
             " ORDER BY range_from",
