@@ -23,6 +23,7 @@ CSV_COLUMNS: Final = (
     "lat",
     "lon",
     "operator",
+    "external_id",
 )
 REQUIRED_COLUMNS: Final = ("device_id", "fleet")
 
@@ -44,6 +45,9 @@ class DeviceRecord(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
     lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     operator: OptionalText = None
+    # The device's identity in its own protocol (IMEI, DevEUI, ...), which gateways map to
+    # device_id; printable ASCII without spaces.
+    external_id: str | None = Field(default=None, pattern=r"^[!-~]{1,64}$")
 
     def as_row(self) -> tuple[object, ...]:
         """Values in ``CSV_COLUMNS`` order."""
@@ -64,6 +68,7 @@ def parse_devices_csv(text: str) -> list[DeviceRecord]:
     records: list[DeviceRecord] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
+    seen_external: dict[str, int] = {}
     for line_no, raw in enumerate(reader, start=2):
         values = {k: (v.strip() if v is not None else None) for k, v in raw.items() if k}
         cleaned = {k: (v if v != "" else None) for k, v in values.items()}
@@ -80,7 +85,15 @@ def parse_devices_csv(text: str) -> list[DeviceRecord]:
                 f"repeats line {seen[record.device_id]}"
             )
             continue
+        if record.external_id is not None and record.external_id in seen_external:
+            problems.append(
+                f"line {line_no}: external_id {record.external_id} "
+                f"repeats line {seen_external[record.external_id]}"
+            )
+            continue
         seen[record.device_id] = line_no
+        if record.external_id is not None:
+            seen_external[record.external_id] = line_no
         records.append(record)
     if problems:
         shown = "; ".join(problems[:20])

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from telemetry.errors import RegistryImportError
 from telemetry.registry import parse_devices_csv, render_devices_csv
 from telemetry.settings import Settings
+from telemetry.storage.devices import all_devices, upsert_devices
 from telemetry.topics import Fleet
 from tests.support.env import settings_env
 
@@ -37,6 +39,8 @@ def test_parse_and_render_round_trip() -> None:
         ("device_id,fleet\nB-1,tram\n", "line 2: fleet"),
         ("device_id,fleet,lat\nB-1,bus,91\n", "line 2: lat"),
         ("device_id,fleet\nB-1,bus\nB-1,bus\n", "repeats line 2"),
+        ("device_id,fleet,external_id\nB-1,bus,35\nB-2,bus,35\n", "line 3: external_id 35 repeats"),
+        ("device_id,fleet,external_id\nB-1,bus,has space\n", "line 2: external_id"),
     ],
 )
 def test_bad_files_import_nothing(text: str, message: str) -> None:
@@ -75,3 +79,21 @@ def test_import_of_a_bad_file_is_an_error_and_changes_nothing(migrated: Settings
     done = _cli(migrated, "devices", "import", "-", stdin="device_id,fleet\nB-1,bus\nB-2,tram\n")
     assert done.returncode == 1 and "line 3: fleet" in done.stderr
     assert _cli(migrated, "devices", "export").stdout.strip().count("\n") == 0
+
+
+def test_external_ids_are_unique_across_devices_and_may_move(db: psycopg.Connection) -> None:
+    imei_a, imei_b = "356307042441013", "352093081452251"
+    upsert_devices(
+        db,
+        parse_devices_csv(f"device_id,fleet,external_id\nT-1,truck,{imei_a}\nT-2,truck,{imei_b}\n"),
+    )
+    # One import may swap two trackers between trucks (the constraint is checked at commit).
+    swapped = f"device_id,fleet,external_id\nT-1,truck,{imei_b}\nT-2,truck,{imei_a}\n"
+    upsert_devices(db, parse_devices_csv(swapped))
+    rows = db.execute("SELECT device_id, external_id FROM devices ORDER BY 1").fetchall()
+    assert rows == [("T-1", imei_b), ("T-2", imei_a)]
+    with pytest.raises(RegistryImportError, match="already belongs to another device"):
+        upsert_devices(db, parse_devices_csv(f"device_id,fleet,external_id\nT-3,truck,{imei_a}\n"))
+    assert db.execute("SELECT count(*) FROM devices").fetchone() == (2,)
+    exported = parse_devices_csv(render_devices_csv(all_devices(db)))
+    assert {r.device_id: r.external_id for r in exported} == {"T-1": imei_b, "T-2": imei_a}

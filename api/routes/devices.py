@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import DbDep, ManageDevices, ReadCity, RuntimeDep
-from api.errors import ERROR_RESPONSES, ApiError
+from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.filters import device_fleets, split_list
 from api.schemas import DeviceIn, DeviceOut, DevicePage
 from telemetry.registry import DeviceRecord
-from telemetry.storage.devices import DeviceRow, get_device, list_devices, upsert_device
+from telemetry.storage.devices import (
+    DeviceRow,
+    external_id_taken,
+    get_device,
+    list_devices,
+    upsert_device,
+)
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=ERROR_RESPONSES)
 
@@ -66,12 +73,21 @@ async def device(device_id: DeviceId, _: ReadCity, conn: DbDep) -> DeviceOut:
     return device_out(row)
 
 
-@router.put("/{device_id}", summary="Create or replace a device (admin)")
+@router.put(
+    "/{device_id}",
+    summary="Create or replace a device (admin)",
+    responses={
+        409: {"model": ErrorBody, "description": "external_id belongs to another device"}
+    },
+)
 async def put_device(
     device_id: DeviceId, body: DeviceIn, _: ManageDevices, conn: DbDep, response: Response
 ) -> DeviceOut:
     """Register a device or replace its entry; 201 when created."""
     record = DeviceRecord(device_id=device_id, **body.model_dump())
-    row, created = await upsert_device(conn, record)
+    try:
+        row, created = await upsert_device(conn, record)
+    except psycopg.errors.UniqueViolation as exc:
+        raise ApiError(409, "conflict", external_id_taken(exc)) from None
     response.status_code = 201 if created else 200
     return device_out(row)

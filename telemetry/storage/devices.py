@@ -11,21 +11,24 @@ from typing import Final
 import psycopg
 from psycopg.rows import class_row
 
+from telemetry.errors import RegistryImportError
 from telemetry.registry import DeviceRecord
 from telemetry.topics import Fleet
 
 _COLUMNS: Final = (
     "device_id, fleet, label, route, district, circuit, rated_w, lat, lon, operator, "
-    "auto_registered, created_at, updated_at"
+    "external_id, auto_registered, created_at, updated_at"
 )
 
 _UPSERT: Final = """
-INSERT INTO devices (device_id, fleet, label, route, district, circuit, rated_w, lat, lon, operator)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO devices
+    (device_id, fleet, label, route, district, circuit, rated_w, lat, lon, operator, external_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (device_id) DO UPDATE SET
     fleet = EXCLUDED.fleet, label = EXCLUDED.label, route = EXCLUDED.route,
     district = EXCLUDED.district, circuit = EXCLUDED.circuit, rated_w = EXCLUDED.rated_w,
     lat = EXCLUDED.lat, lon = EXCLUDED.lon, operator = EXCLUDED.operator,
+    external_id = EXCLUDED.external_id,
     auto_registered = false, updated_at = now()
 """
 
@@ -57,6 +60,7 @@ class DeviceRow:
     lat: float | None
     lon: float | None
     operator: str | None
+    external_id: str | None
     auto_registered: bool
     created_at: datetime
     updated_at: datetime
@@ -75,18 +79,69 @@ class VehicleInfo:
 
 
 def upsert_devices(conn: psycopg.Connection, records: Sequence[DeviceRecord]) -> int:
-    """Insert or update devices by ``device_id`` in one transaction; returns how many."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_UPSERT, [r.as_row() for r in records])
+    """Insert or update devices by ``device_id`` in one transaction; returns how many.
+
+    Raises ``RegistryImportError`` when an ``external_id`` would belong to two devices."""
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(_UPSERT, [r.as_row() for r in records])
+    except psycopg.errors.UniqueViolation as exc:
+        raise RegistryImportError(f"nothing imported: {external_id_taken(exc)}") from None
     return len(records)
+
+
+def external_id_taken(exc: psycopg.errors.UniqueViolation) -> str:
+    """A person's reading of the external-id uniqueness violation (its detail names the id)."""
+    detail = exc.diag.message_detail or ""
+    return f"an external_id already belongs to another device ({detail})".replace(" ()", "")
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalDevice:
+    """Who a protocol identity is: the registered device and its fleet."""
+
+    external_id: str
+    device_id: str
+    fleet: Fleet
+
+
+async def devices_by_external_id(
+    conn: psycopg.AsyncConnection, external_ids: Collection[str]
+) -> dict[str, ExternalDevice]:
+    """The registered devices carrying any of ``external_ids``."""
+    if not external_ids:
+        return {}
+    cur = await conn.execute(
+        "SELECT external_id, device_id, fleet FROM devices WHERE external_id = ANY(%s)",
+        (list(external_ids),),
+    )
+    return {
+        r[0]: ExternalDevice(external_id=r[0], device_id=r[1], fleet=Fleet(r[2]))
+        for r in await cur.fetchall()
+    }
+
+
+async def register_external_device(
+    conn: psycopg.AsyncConnection, external_id: str, device_id: str, fleet: Fleet
+) -> ExternalDevice:
+    """Auto-register (demos only) a device heard through a gateway; an existing one wins."""
+    await conn.execute(
+        "INSERT INTO devices (device_id, fleet, external_id, auto_registered) "
+        "VALUES (%s, %s, %s, true) ON CONFLICT DO NOTHING",
+        (device_id, fleet.value, external_id),
+    )
+    found = await devices_by_external_id(conn, [external_id])
+    return found.get(external_id) or ExternalDevice(
+        external_id=external_id, device_id=device_id, fleet=fleet
+    )
 
 
 def all_devices(conn: psycopg.Connection) -> list[DeviceRecord]:
     """Every registered device, ordered by id."""
     with conn.cursor(row_factory=class_row(DeviceRecord)) as cur:
         cur.execute(
-            "SELECT device_id, fleet, label, route, district, circuit, rated_w, lat, lon, operator "
-            "FROM devices ORDER BY device_id"
+            "SELECT device_id, fleet, label, route, district, circuit, rated_w, lat, lon, "
+            "operator, external_id FROM devices ORDER BY device_id"
         )
         return cur.fetchall()
 
