@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # mqtts:// only: the CA that signed the broker's certificate (None: the system's CAs), and
+    # an optional client certificate and key. The broker's host name is always checked.
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/rasd"
     database_schema: str = "public"
     topic_prefix: str = "rasd/v1"
@@ -60,6 +65,21 @@ class Settings(BaseSettings):
     ingest_registry_refresh_s: float = Field(default=30.0, gt=0)
     ingest_maintenance_interval_s: float = Field(default=3600.0, gt=0)
 
+    # Device gateways (python -m ingest.gateways, docs/gateways.md). A port of 0 or an empty
+    # topic filter switches that gateway off.
+    gateway_http_host: str = "127.0.0.1"
+    gateway_http_port: int = Field(default=9103, ge=0, le=65535)
+    gateway_listen_host: str = "0.0.0.0"
+    gateway_teltonika_port: int = Field(default=5027, ge=0, le=65535)
+    gateway_osmand_port: int = Field(default=5055, ge=0, le=65535)
+    gateway_owntracks_topics: str = "owntracks/+/+"
+    gateway_chirpstack_topics: str = "application/+/device/+/event/up"
+    gateway_things_stack_topics: str = "v3/+/devices/+/up"
+    gateway_lorawan_profiles: str | None = None  # folder of TOML profiles; None: shipped ones
+    gateway_client_id: str | None = None
+    gateway_ack_timeout_s: float = Field(default=30.0, gt=0)
+    gateway_idle_timeout_s: float = Field(default=600.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -81,9 +101,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_mqtt_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError("must look like mqtt://host:port")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port or mqtts://host:port")
         return value
+
+    @cached_property
+    def mqtt_tls(self) -> bool:
+        """Whether the broker is reached over TLS (``mqtts://``)."""
+        return urlsplit(self.mqtt_url).scheme in ("mqtts", "ssl")
 
     @cached_property
     def mqtt_host(self) -> str:
@@ -93,7 +118,7 @@ class Settings(BaseSettings):
     @cached_property
     def mqtt_port(self) -> int:
         """TCP port of the broker."""
-        return urlsplit(self.mqtt_url).port or 1883
+        return urlsplit(self.mqtt_url).port or (8883 if self.mqtt_tls else 1883)
 
     @property
     def max_age(self) -> timedelta:
@@ -104,6 +129,13 @@ class Settings(BaseSettings):
     def max_future(self) -> timedelta:
         """How far ahead of the server clock a device timestamp may be."""
         return timedelta(seconds=self.max_future_s)
+
+    @property
+    def gateway_id(self) -> str:
+        """The gateways' MQTT client id: stable across restarts, one per topic prefix."""
+        if self.gateway_client_id:
+            return self.gateway_client_id
+        return f"rasd-gateways-{self.topic_prefix.replace('/', '-')}"
 
     @property
     def ingest_id(self) -> str:
