@@ -56,9 +56,12 @@ class DeviceIn(BaseModel):
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
     operator: Annotated[str, Field(max_length=200)] | None = None
-    external_id: Annotated[
-        str, Field(pattern=r"^[!-~]{1,64}$", description="identity in the device's protocol")
-    ] | None = None
+    external_id: (
+        Annotated[
+            str, Field(pattern=r"^[!-~]{1,64}$", description="identity in the device's protocol")
+        ]
+        | None
+    ) = None
 
 
 class VehicleOut(_Out):

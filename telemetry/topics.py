@@ -88,3 +88,21 @@ def device_id_of(topic: str, prefix: str) -> str | None:
         return None
     parts = topic[len(prefix) + 1 :].split("/")
     return parts[1] if len(parts) == 3 else None
+
+
+def filter_matches(topic_filter: str, topic: str) -> bool:
+    """Whether ``topic`` matches an MQTT topic filter (``+`` one level, ``#`` the rest).
+
+    A ``$share/<group>/`` prefix is ignored; topics starting with ``$`` match no filter that
+    starts with a wildcard (MQTT v5 4.7.2)."""
+    if topic_filter.startswith("$share/"):
+        topic_filter = topic_filter.split("/", 2)[2] if topic_filter.count("/") >= 2 else ""
+    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
+        return False
+    levels = topic.split("/")
+    for i, part in enumerate(topic_filter.split("/")):
+        if part == "#":
+            return True
+        if i >= len(levels) or (part != "+" and part != levels[i]):
+            return False
+    return len(topic_filter.split("/")) == len(levels)

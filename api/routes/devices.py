@@ -76,9 +76,7 @@ async def device(device_id: DeviceId, _: ReadCity, conn: DbDep) -> DeviceOut:
 @router.put(
     "/{device_id}",
     summary="Create or replace a device (admin)",
-    responses={
-        409: {"model": ErrorBody, "description": "external_id belongs to another device"}
-    },
+    responses={409: {"model": ErrorBody, "description": "external_id belongs to another device"}},
 )
 async def put_device(
     device_id: DeviceId, body: DeviceIn, _: ManageDevices, conn: DbDep, response: Response

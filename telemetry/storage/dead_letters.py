@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import psycopg
 from psycopg.rows import class_row
@@ -39,3 +41,47 @@ def dead_letter_counts(conn: psycopg.Connection) -> dict[str, int]:
         "SELECT reason_code, count(*) FROM dead_letters GROUP BY reason_code"
     ).fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    """A refusal to store: what came in, from where, and why."""
+
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    reason_code: str
+    device_id: str | None
+    element_index: int | None
+
+
+# Shared with the ingestor's batch write (readings.py), which runs it on its own transaction.
+INSERT_DEAD_LETTER: Final = (
+    "INSERT INTO dead_letters (received_at, topic, payload, reason, reason_code, device_id, "
+    "element_index) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+async def store_dead_letters(
+    conn: psycopg.AsyncConnection, letters: Sequence[NewDeadLetter]
+) -> None:
+    """Store refusals in one transaction; a resent one (same topic, bytes, element) is kept once."""
+    if not letters:
+        return
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            INSERT_DEAD_LETTER,
+            [
+                (
+                    d.received_at,
+                    d.topic,
+                    d.payload,
+                    d.reason,
+                    d.reason_code,
+                    d.device_id,
+                    d.element_index,
+                )
+                for d in letters
+            ],
+        )

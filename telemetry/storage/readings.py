@@ -12,6 +12,7 @@ from psycopg import sql
 
 from telemetry.decoding import DeadLetter, Decoded, EnergyRow, FaultRow, PositionRow
 from telemetry.storage.backend import Backend, recorded_backend
+from telemetry.storage.dead_letters import INSERT_DEAD_LETTER
 from telemetry.storage.maintenance import ensure_partitions_at
 from telemetry.topics import Fleet
 
@@ -57,10 +58,6 @@ def _staging(table: TableName, columns: str) -> _Staging:
 # Staging tables are temporary and emptied at each commit; a rolled-back batch leaves nothing.
 _STAGING: Final = {table: _staging(table, columns) for table, columns in _COLUMNS.items()}
 
-_INSERT_DEAD_LETTER: Final = (
-    "INSERT INTO dead_letters (received_at, topic, payload, reason, reason_code, device_id, "
-    "element_index) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-)
 _REGISTER_DEVICE: Final = (
     "INSERT INTO devices (device_id, fleet, auto_registered) VALUES (%s, %s, true) "
     "ON CONFLICT (device_id) DO NOTHING"
@@ -190,7 +187,7 @@ class ReadingStore:
                 staged[table] = len(rows)
             if batch.dead_letters:
                 cur.executemany(
-                    _INSERT_DEAD_LETTER,
+                    INSERT_DEAD_LETTER,
                     [
                         (
                             d.received_at,
