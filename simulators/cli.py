@@ -26,6 +26,8 @@ from simulators.clock import (
 from simulators.devices import build_devices, registry_records
 from simulators.engine import Engine, Shard
 from simulators.errors import SimulatorError
+from simulators.gateway_sink import VIA_CHOICES, GatewayRoutes, GatewaySink
+from simulators.lorawan_nodes import LorawanNodes
 from simulators.messages import Message
 from simulators.network import network_file
 from simulators.outputs import MqttSink, RecordSink, Sink, StdoutSink
@@ -33,9 +35,10 @@ from simulators.publish import MqttPublisher
 from simulators.record import BrokerRecorder, Header, RecordingWriter, read_recording
 from simulators.replay import replay_stream, span, time_offset
 from simulators.scenario import load_scenario, shipped_scenarios
+from telemetry.protocols.lorawan_profile import load_profiles, shipped_profiles_folder
 from telemetry.registry import render_devices_csv
 from telemetry.settings import Settings
-from telemetry.topics import subscription_filter
+from telemetry.topics import Fleet, subscription_filter
 
 
 def _speed_options(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +75,29 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _gateway_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--via",
+        default="",
+        help="comma-separated gateways the devices use instead of contract v1 MQTT: "
+        "teltonika (trucks' trackers), chirpstack (a share of the lights); default none",
+    )
+    parser.add_argument(
+        "--via-buses", action="store_true", help="with --via teltonika: buses' trackers too"
+    )
+    parser.add_argument(
+        "--chirpstack-share",
+        type=float,
+        default=0.25,
+        help="with --via chirpstack: share of the lights behind ChirpStack (default 0.25)",
+    )
+    parser.add_argument(
+        "--gateway-host",
+        default="127.0.0.1",
+        help="the Teltonika gateway's host (port: RASD_GATEWAY_TELTONIKA_PORT)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--shard", default="0/1", help="INDEX/COUNT: this process's part of the city")
     _publish_options(run)
+    _gateway_options(run)
 
     record = sub.add_parser("record", help="capture broker traffic into a recording")
     record.add_argument("file", type=Path)
@@ -231,7 +258,35 @@ def _run_sink(
     )
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    return MqttSink(stack.enter_context(_publisher(args, settings)))
+    mqtt = MqttSink(stack.enter_context(_publisher(args, settings)))
+    return _gateway_sink(args, settings, mqtt) if args.via else mqtt
+
+
+def _gateway_sink(args: argparse.Namespace, settings: Settings, mqtt: MqttSink) -> Sink:
+    via = {v.strip() for v in args.via.split(",") if v.strip()}
+    unknown = via - set(VIA_CHOICES)
+    if unknown:
+        raise SimulatorError(f"--via: unknown {', '.join(sorted(unknown))}; use {VIA_CHOICES}")
+    if not 0 <= args.chirpstack_share <= 1:
+        raise SimulatorError("--chirpstack-share must be between 0 and 1")
+    fleets = (Fleet.TRUCK, Fleet.BUS) if args.via_buses else (Fleet.TRUCK,)
+    routes = GatewayRoutes(
+        teltonika=fleets if "teltonika" in via else (),
+        chirpstack_share=args.chirpstack_share if "chirpstack" in via else 0.0,
+        teltonika_host=args.gateway_host,
+        teltonika_port=settings.gateway_teltonika_port,
+    )
+    nodes = None
+    if "chirpstack" in via:
+        folder = settings.gateway_lorawan_profiles
+        profiles = load_profiles(Path(folder) if folder else shipped_profiles_folder())
+        if not profiles.profiles:
+            raise SimulatorError("--via chirpstack: no LoRaWAN device profile to speak")
+        # Under the same leading levels the gateway's filter expects (none by default).
+        chirpstack_filter = settings.gateway_chirpstack_topics
+        head = chirpstack_filter[: chirpstack_filter.find("application/")]
+        nodes = LorawanNodes(profile=profiles.profiles[0], topic_prefix=head)
+    return GatewaySink(mqtt=mqtt, routes=routes, prefix=settings.topic_prefix, nodes=nodes)
 
 
 def _run(args: argparse.Namespace) -> int:

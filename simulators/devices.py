@@ -15,6 +15,7 @@ from simulators.collection import (
     truck_kinds,
 )
 from simulators.errors import ScenarioError
+from simulators.gateway_identities import light_dev_eui, tracker_imei
 from simulators.lights_layout import TECH_NAMES, LightLayout, build_light_layout, district_counts
 from simulators.routes import LINES, allocate_buses
 from simulators.scenario import Scenario
@@ -127,6 +128,7 @@ def registry_records(devices: CityDevices, scenario: Scenario) -> list[DeviceRec
             label=f"line {b.line_id} bus {b.index + 1}",
             route=b.line_id,
             operator=scenario.buses.operator,
+            external_id=tracker_imei(b.device_id),
         )
         for b in devices.buses
     ]
@@ -139,6 +141,7 @@ def registry_records(devices: CityDevices, scenario: Scenario) -> list[DeviceRec
             operator=t.operator,
             lat=DEPOTS[t.operator][0],
             lon=DEPOTS[t.operator][1],
+            external_id=tracker_imei(t.device_id),
         )
         for t in devices.trucks
     ]
@@ -164,6 +167,7 @@ def registry_records(devices: CityDevices, scenario: Scenario) -> list[DeviceRec
                 lat=lat,
                 lon=lon,
                 operator=scenario.lights.operator,
+                external_id=light_dev_eui(device_id),
             )
         )
     return records
