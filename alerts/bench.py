@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect as ws_connect
 
 from alerts.catalog import Catalog
@@ -51,6 +49,7 @@ from telemetry.alert_events import AlertEventType, parse_event
 from telemetry.db import connect
 from telemetry.decoding import Limits, MessageDecoder
 from telemetry.migrate import migrate
+from telemetry.mqtt_client import Handlers, new_client
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage.alerts import drop_schema, listen
@@ -227,9 +226,8 @@ class _Publisher:
     """QoS 1 publisher with its own network thread."""
 
     def __init__(self, settings: Settings) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        # new_client: the settings' account and, for mqtts://, the same TLS as the services.
+        self.client = new_client(settings, "", Handlers())
         self.client.max_inflight_messages_set(1000)
         self.client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
         self.client.loop_start()

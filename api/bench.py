@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import websockets
-from paho.mqtt.enums import CallbackAPIVersion
 
 from api.auth import Role, new_token, token_digest
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
+from telemetry.mqtt_client import Handlers, new_client
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage.alerts import drop_schema
@@ -149,9 +148,8 @@ class Publisher(threading.Thread):
         self.devices = devices
         self.stop = threading.Event()
         self.sent = 0
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        # new_client: the settings' account and, for mqtts://, the same TLS as the services.
+        self.client = new_client(settings, "", Handlers())
         self.client.max_queued_messages_set(0)
 
     def run(self) -> None:
@@ -240,6 +238,13 @@ def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[byte
     if settings.mqtt_username:
         env["RASD_MQTT_USERNAME"] = settings.mqtt_username
         env["RASD_MQTT_PASSWORD"] = settings.mqtt_password or ""
+    for name, path in (
+        ("RASD_MQTT_CA_FILE", settings.mqtt_ca_file),
+        ("RASD_MQTT_CERT_FILE", settings.mqtt_cert_file),
+        ("RASD_MQTT_KEY_FILE", settings.mqtt_key_file),
+    ):
+        if path:
+            env[name] = path
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "api"], env=env, stdout=out, stderr=out)
     deadline = time.monotonic() + 60

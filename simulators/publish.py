@@ -18,7 +18,8 @@ from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.errors import PublishError
-from telemetry.mqtt_client import KEEPALIVE_S, Handlers, new_client
+from telemetry.mqtt_client import KEEPALIVE_S, BrokerTlsError, Handlers, new_client
+from telemetry.mqtt_session.errors import TlsConfigError
 from telemetry.settings import Settings
 
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
@@ -48,7 +49,10 @@ class _Connection:
         handlers = Handlers(
             connected=self._on_connect, disconnected=self._on_disconnect, published=self._on_publish
         )
-        client = new_client(settings, client_id, handlers, account=account, protocol=protocol)
+        try:
+            client = new_client(settings, client_id, handlers, account=account, protocol=protocol)
+        except TlsConfigError as exc:
+            raise PublishError(str(exc)) from None
         client.max_inflight_messages_set(window)
         client.max_queued_messages_set(0)
         self.client = client
@@ -74,6 +78,8 @@ class _Connection:
         """Connect and wait for the CONNACK."""
         try:
             self.client.connect(self._host, self._port, keepalive=KEEPALIVE_S)
+        except BrokerTlsError as exc:
+            raise PublishError(str(exc)) from None  # names the broker and the CA file
         except OSError as exc:
             raise PublishError(f"broker {self._host}:{self._port} unreachable: {exc}") from None
         deadline = time.monotonic() + timeout

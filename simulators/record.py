@@ -27,7 +27,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from simulators.errors import PublishError, RecordingError
 from simulators.messages import Message
-from telemetry.mqtt_client import KEEPALIVE_S, Handlers, new_client
+from telemetry.mqtt_client import KEEPALIVE_S, BrokerTlsError, Handlers, new_client
+from telemetry.mqtt_session.errors import TlsConfigError
 from telemetry.settings import Settings
 
 FORMAT: Final = "rasd-recording"
@@ -192,7 +193,12 @@ class BrokerRecorder:
         handlers = Handlers(
             connected=self._on_connect, subscribed=self._on_subscribe, message=self._on_message
         )
-        self.client = new_client(settings, f"rasd-sim-record-{int(time.time() * 1000)}", handlers)
+        try:
+            self.client = new_client(
+                settings, f"rasd-sim-record-{int(time.time() * 1000)}", handlers
+            )
+        except TlsConfigError as exc:
+            raise PublishError(str(exc)) from None
         self._host, self._port = settings.mqtt_host, settings.mqtt_port
 
     def _on_connect(self, reason_code: ReasonCode, session_present: bool) -> None:
@@ -211,6 +217,8 @@ class BrokerRecorder:
         """Connect and subscribe; raises ``PublishError`` when the broker does not answer."""
         try:
             self.client.connect(self._host, self._port, keepalive=KEEPALIVE_S)
+        except BrokerTlsError as exc:
+            raise PublishError(str(exc)) from None  # names the broker and the CA file
         except OSError as exc:
             raise PublishError(f"broker {self._host}:{self._port} unreachable: {exc}") from None
         self.client.loop_start()

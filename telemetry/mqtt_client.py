@@ -1,11 +1,15 @@
-"""The one place a Rasd paho client is built: version 2 callbacks, login, broker address.
+"""The one place a Rasd paho client is built: version 2 callbacks, login, TLS.
 
 paho calls back with five positional arguments, most of them unused; :class:`Handlers` takes
-just what a service looks at, so the services' callbacks stay short and typed.
+just what a service looks at, so the services' callbacks stay short and typed. For ``mqtts://``
+the TLS context is :func:`telemetry.mqtt_session.tls.client_ssl_context`, the one the asyncio
+session uses: one place decides which brokers every Rasd client trusts.
 """
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -14,9 +18,67 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from telemetry.mqtt_session.tls import client_ssl_context, describe_trust
 from telemetry.settings import Settings
 
 KEEPALIVE_S: Final = 30
+
+
+class BrokerTlsError(OSError):
+    """The TLS handshake with the broker failed; the message names the broker and its trust.
+
+    An ``OSError``, as paho's own connection failures are, so that every caller's existing
+    "broker unreachable" path (log, back off, retry) handles it too.
+    """
+
+
+class _TlsNamingClient(mqtt.Client):
+    """A paho client whose TLS failures say which broker and which CAs were involved."""
+
+    def __init__(
+        self,
+        trust: str,
+        *,
+        client_id: str,
+        protocol: MQTTProtocolVersion,
+        reconnect_on_failure: bool,
+        manual_ack: bool,
+    ) -> None:
+        super().__init__(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=protocol,
+            reconnect_on_failure=reconnect_on_failure,
+            manual_ack=manual_ack,
+        )
+        self._trust = trust  # e.g. "CA file '/etc/rasd/broker-ca.crt'", for error messages
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        # Replaces paho's own (2.x): that one leaves the TLS socket of a failed handshake open,
+        # one leaked descriptor per retry, and its error does not say which CAs were used. Our
+        # context always checks the host name, so paho's fallbacks for old Pythons are moot.
+        context = self._ssl_context
+        assert context is not None  # tls_set_context ran: paho calls this only then
+        host, port = self._host, self._port
+        tls_sock = context.wrap_socket(
+            tcp_sock, server_hostname=host, do_handshake_on_connect=False
+        )
+        try:
+            tls_sock.settimeout(self._connect_timeout)
+            tls_sock.do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            tls_sock.close()
+            raise BrokerTlsError(
+                f"TLS: the certificate of broker {host}:{port} failed verification "
+                f"against {self._trust}: {exc.verify_message}"
+            ) from exc
+        except ssl.SSLError as exc:
+            tls_sock.close()
+            raise BrokerTlsError(f"TLS handshake with broker {host}:{port} failed: {exc}") from exc
+        except BaseException:
+            tls_sock.close()
+            raise
+        return tls_sock
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +102,21 @@ def new_client(
     manual_ack: bool = False,
     reconnect_on_failure: bool = True,
 ) -> mqtt.Client:
-    """A paho client logged in as ``account`` (username, password), else as the settings say."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
+    """A paho client logged in as ``account`` (username, password), else as the settings say.
+
+    Over ``mqtts://`` it verifies the broker's certificate and host name; an unreadable CA,
+    certificate or key file raises ``TlsConfigError`` here, a failed handshake raises
+    :class:`BrokerTlsError` from ``connect``.
+    """
+    client = _TlsNamingClient(
+        describe_trust(settings),
         client_id=client_id,
         protocol=protocol,
         reconnect_on_failure=reconnect_on_failure,
         manual_ack=manual_ack,
     )
+    if settings.mqtt_tls:
+        client.tls_set_context(client_ssl_context(settings))
     username, password = account or (settings.mqtt_username, settings.mqtt_password)
     if username:
         client.username_pw_set(username, password)

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import ssl
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,6 +30,7 @@ from telemetry.mqtt_session.events import Message
 from telemetry.settings import Settings
 from tests.broker_instance import MOSQUITTO, MosquittoInstance
 from tests.support.env import unique_settings
+from tests.support.tls import Pki, make_pki
 
 pytestmark = pytest.mark.skipif(
     shutil.which(MOSQUITTO) is None, reason="needs the mosquitto binary"
@@ -409,71 +409,17 @@ async def test_exit_reports_publishes_without_puback_and_leaves_no_task(
 # --- TLS -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Pki:
-    """A CA with a server certificate for 127.0.0.1, and an unrelated CA."""
-
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    other_ca: Path
-
-
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
-def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN=Rasd test {name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """Certificates made now with the openssl command (``cryptography`` is not installed)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    directory = tmp_path_factory.mktemp("pki")
-    ca_cert, ca_key = _make_ca(directory, "ca")
-    other_ca, _ = _make_ca(directory, "other-ca")
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
-    extensions = directory / "server.ext"
-    extensions.write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid,issuer\n",
-        encoding="utf-8",
-    )
-    _openssl(
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1",
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", extensions,
-    )  # fmt: skip
-    return Pki(ca=ca_cert, server_cert=cert, server_key=key, other_ca=other_ca)
+    """Certificates made now with the openssl command."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @asynccontextmanager
 async def tls_broker(pki: Pki) -> AsyncIterator[MosquittoInstance]:
     """A private Mosquitto whose only listener is TLS with the test CA's server certificate."""
     config = "listener 8883\ncafile ca.crt\ncertfile server.crt\nkeyfile server.key\n"
-    files: dict[str, str | bytes] = {
-        "ca.crt": pki.ca.read_bytes(),
-        "server.crt": pki.server_cert.read_bytes(),
-        "server.key": pki.server_key.read_bytes(),
-    }
-    with MosquittoInstance(config + "allow_anonymous true\n", files=files) as broker:
+    with MosquittoInstance(config + "allow_anonymous true\n", files=pki.broker_files()) as broker:
         yield broker
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import sys
 
@@ -15,7 +16,8 @@ def main() -> int:
     """Entry point; exit code 0 after a clean drain."""
     # Thousands of trackers hold a connection each: take every descriptor the system allows.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with contextlib.suppress(OSError, ValueError):  # a sandbox may forbid it: keep the soft one
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     asyncio.run(run_gateways(settings))
