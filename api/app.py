@@ -29,6 +29,7 @@ from api.open_data.refresh import OpenDataRefresher
 from api.routes import (
     alerts,
     devices,
+    docs_page,
     energy,
     gtfs,
     lights,
@@ -41,6 +42,7 @@ from api.routes import (
     ws_positions,
 )
 from api.runtime import Runtime
+from api.security_middleware import SecurityHeaders
 from api.tokencache import TokenCache
 from telemetry.db import conninfo
 from telemetry.settings import Settings
@@ -234,7 +236,9 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs is docs_page's (Swagger UI under its own CSP); no ReDoc, no OAuth2 redirect page.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
@@ -252,9 +256,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         open311,
         open_data,
         pages,
+        docs_page,
     ):
         app.include_router(module.router)
     pages.mount_static(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
+    # Outside gzip, inside the access log: headers on every answer, errors included.
+    app.add_middleware(SecurityHeaders, tile_url=api.tile_url)
     app.add_middleware(_AccessLog, metrics=lambda: holder.get("metrics"))
     return app

@@ -61,12 +61,10 @@ window.RasdComplaints = (function () {
       const items = [...this.items.values()];
       for (const c of items) {
         if (c.lat === null || c.lon === null) continue;
-        const icon = L.divIcon({
-          className: "complaint-icon",
-          html: '<span style="border-bottom-color:' + (VERDICT_COLOURS[c.verdict] || "#555") +
-            '"></span>',
-          iconSize: [14, 12],
-        });
+        // An element coloured through the CSSOM: the page's CSP refuses style attributes.
+        const triangle = document.createElement("span");
+        triangle.style.borderBottomColor = VERDICT_COLOURS[c.verdict] || "#555";
+        const icon = L.divIcon({ className: "complaint-icon", html: triangle, iconSize: [14, 12] });
         const marker = L.marker([c.lat, c.lon], { icon: icon, title: c.service_name });
         marker.bindPopup(describe(c));
         marker.on("popupopen", async function () {

@@ -39,7 +39,9 @@
   for (const name of config.light_statuses) {
     const label = document.createElement("label");
     label.innerHTML = '<input type="checkbox" checked data-status="' + name + '"> ' +
-      '<span style="background:' + COLOURS[name] + '"></span>' + name;
+      "<span></span>" + name;
+    // Set through the CSSOM: the page's CSP refuses style attributes in markup.
+    label.querySelector("span").style.background = COLOURS[name];
     statusBox.appendChild(label);
   }
   function applyFilters() {

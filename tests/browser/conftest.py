@@ -116,9 +116,48 @@ def start_api(tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
         proc.stop()
 
 
+# Reports every Content-Security-Policy violation of a page (and its frames) to the console,
+# where CspWatch collects it beside Chromium's own "Refused to ..." messages.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  "securitypolicyviolation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+  " in " + e.documentURI));
+"""
+
+
+class CspWatch:
+    """The CSP violations seen by every page of a browser context; none may be left over when
+    the test ends, so every browser test also checks that its pages pass the CSP."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def attach(self, context: Any) -> None:
+        """Watch every page ``context`` opens from now on."""
+        context.add_init_script(script=REPORT_CSP_VIOLATIONS)
+        context.on("page", lambda page: page.on("console", self._console))
+
+    def _console(self, message: Any) -> None:
+        text = str(message.text)
+        if "Content Security Policy" in text or text.startswith("securitypolicyviolation:"):
+            self.seen.append(text)
+
+    def take(self) -> list[str]:
+        """The violations seen so far, forgotten (for a test that expects some)."""
+        seen, self.seen = self.seen, []
+        return seen
+
+
 @pytest.fixture
-def browser_context(tmp_path: Path) -> Iterator[Any]:
-    """A fresh headless Chromium profile (the system browser, driven by Playwright)."""
+def csp_watch() -> CspWatch:
+    """The browser context's CSP violations (a test expecting some takes them)."""
+    return CspWatch()
+
+
+@pytest.fixture
+def browser_context(tmp_path: Path, csp_watch: CspWatch) -> Iterator[Any]:
+    """A fresh headless Chromium profile (the system browser, driven by Playwright); fails
+    the test if a page saw a Content-Security-Policy violation it did not expect."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install the Debian packages chromium chromium-driver")
     from playwright.sync_api import sync_playwright
@@ -131,7 +170,9 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
             args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 900},
         )
+        csp_watch.attach(context)
         try:
             yield context
         finally:
             context.close()
+    assert csp_watch.take() == [], "Content-Security-Policy violations"

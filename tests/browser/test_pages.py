@@ -108,13 +108,13 @@ def test_operator_map_shows_the_simulated_fleet_and_a_bus_moves(
         page = browser_context.new_page()
         page.goto(f"{api.url}/#token={token}")
         page.wait_for_function(
-            "window.rasd && window.rasd.vehicles.vehicles.size >= 8 && "
+            "() => window.rasd && window.rasd.vehicles.vehicles.size >= 8 && "
             "[...window.rasd.vehicles.vehicles.values()].some(v => v.fleet === 'truck')",
             timeout=WAIT_MS,
         )
-        page.wait_for_function("window.rasd.lights.data.ids.length >= 400", timeout=WAIT_MS)
+        page.wait_for_function("() => window.rasd.lights.data.ids.length >= 400", timeout=WAIT_MS)
         page.wait_for_function(
-            "document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
+            "() => document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
         )
         fleets = page.evaluate("[...window.rasd.vehicles.vehicles.values()].map(v => v.fleet)")
         assert {"bus", "truck"} <= set(fleets)
@@ -137,7 +137,7 @@ def test_operator_map_shows_the_simulated_fleet_and_a_bus_moves(
             ]
         )
         page.wait_for_function(
-            "Math.abs(window.rasd.vehicles.vehicles.get('B-001').lat - 31.62583) < 1e-6",
+            "() => Math.abs(window.rasd.vehicles.vehicles.get('B-001').lat - 31.62583) < 1e-6",
             timeout=WAIT_MS,
         )
         page.wait_for_function(
@@ -160,7 +160,7 @@ def test_operator_map_shows_the_simulated_fleet_and_a_bus_moves(
         point = page.evaluate("window.rasd.screenPoint('B-001')")
         box = page.locator("#map").bounding_box()
         page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-        page.wait_for_function("window.rasd.trailPoints >= 2", timeout=WAIT_MS)
+        page.wait_for_function("() => window.rasd.trailPoints >= 2", timeout=WAIT_MS)
         page.screenshot(path=str(artifacts / "map-bus-moved-with-trail.png"))
     finally:
         simulator.terminate()
@@ -212,7 +212,7 @@ def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
         page = browser_context.new_page()
         page.goto(f"{api.url}/crew#token={crew}")
         page.wait_for_function(
-            "document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
+            "() => document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
         )
         now = datetime.now(UTC)
         # The whole path: a fault report -> ingest -> the alerts service -> NOTIFY -> the board.
@@ -311,7 +311,7 @@ def test_map_at_city_scale_prints_render_figures(
     page = browser_context.new_page()
     page.goto(f"{api.url}/#token={token}")
     page.wait_for_function(
-        "window.rasd && window.rasd.vehicles.vehicles.size === 2000 && "
+        "() => window.rasd && window.rasd.vehicles.vehicles.size === 2000 && "
         "window.rasd.lights.data.ids.length === 72000",
         timeout=WAIT_MS,
     )

@@ -43,7 +43,7 @@ def test_transparency_page_draws_the_feeds(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{api.url}/transparency?from=2025-10&to=2025-11")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
     assert errors == []
     assert page.evaluate("window.rasdCharts.length") == len(SECTIONS)
     for section in SECTIONS:
@@ -64,7 +64,7 @@ def test_transparency_page_draws_the_feeds(
     # The same page without the chart library: the tables are the figures.
     page.route("**/vendor/chartjs/**", lambda route: route.abort())
     page.goto(f"{api.url}/transparency?from=2025-10&to=2025-11")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=WAIT_MS)
     assert page.evaluate("window.rasdCharts.length") == 0
     assert page.locator("details[open]").count() == len(SECTIONS)
     assert ["2025-10", "medina", "5", "3", "7.6"] in _cells(page, "repairs")
