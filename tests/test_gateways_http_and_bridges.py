@@ -149,7 +149,7 @@ def test_chirpstack_uplinks_become_energy_and_faults_on_change(
     def uplink(i: int, status: int, *, eui: str = DEV_EUI) -> tuple[str, bytes]:
         topic, body = encode_chirpstack_uplink(
             dev_eui=eui,
-            time_ms=int((NOW - timedelta(hours=1) + timedelta(minutes=15 * i)).timestamp() * 1000),
+            time_ms=int((NOW - timedelta(hours=1) + timedelta(minutes=5 * i)).timestamp() * 1000),
             f_port=2,
             f_cnt=i,
             data=b"\x01",
@@ -164,15 +164,20 @@ def test_chirpstack_uplinks_become_energy_and_faults_on_change(
         )
         return bridged_topic(settings, topic), body
 
+    # A lamp that fails and recovers again and again, and one uplink delivered twice: every
+    # change is one fault event, in order, however concurrently the bridge handles them.
+    statuses = [0b10 * (i % 2) for i in range(10)]
     with Publisher(TEST_MQTT_URL) as pub:
-        pub.publish_all([uplink(0, 0), uplink(1, 0b10), uplink(1, 0b10), uplink(2, 0)])
+        pub.publish_all(
+            [uplink(i, status) for i, status in enumerate(statuses)] + [uplink(1, 0b10)]
+        )
         pub.publish_all([uplink(3, 0, eui="ffffffffffffffff")])
-    wait_until(lambda: _count(conn, "light_energy", "L-1") == 3, what="three energy readings")
-    wait_until(lambda: _count(conn, "light_faults", "L-1") == 2, what="lamp failure on and off")
+    wait_until(lambda: _count(conn, "light_energy", "L-1") == 10, what="ten energy readings")
+    wait_until(lambda: _count(conn, "light_faults", "L-1") == 9, what="nine lamp-failure changes")
     faults = conn.execute(
         "SELECT fault, active FROM light_faults WHERE device_id = 'L-1' ORDER BY time"
     ).fetchall()
-    assert faults == [("lampFailure", True), ("lampFailure", False)]
+    assert faults == [("lampFailure", i % 2 == 1) for i in range(1, 10)]
     energy = conn.execute(
         "SELECT energy_wh, dim_pct FROM light_energy WHERE device_id = 'L-1' ORDER BY time"
     ).fetchone()

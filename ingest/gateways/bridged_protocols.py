@@ -3,6 +3,7 @@ each a handler that makes one message safe (published or dead-lettered) or raise
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,9 @@ class LorawanBridge:
     profiles: ProfileSet
     protocol: str  # "chirpstack" or "things_stack"
     status: dict[str, int | None] = field(default_factory=dict)
+    # The bridge handles messages concurrently; one node's uplinks must still be mapped in the
+    # order they came, or a fault cleared right after it was raised would be lost.
+    _turns: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Make one uplink safe."""
@@ -93,7 +97,10 @@ class LorawanBridge:
         if isinstance(uplink, Refusal):
             await self.forwarder.refuse(self.protocol, uplink)
         else:
-            await self._deliver(uplink)
+            # Taken before any other await: tasks start in arrival order and asyncio's locks
+            # are fair, so each node's uplinks go through one at a time, in order.
+            async with self._turns.setdefault(uplink.dev_eui, asyncio.Lock()):
+                await self._deliver(uplink)
         clock.acked()
 
     async def _deliver(self, uplink: Uplink) -> None:
