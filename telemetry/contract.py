@@ -30,8 +30,8 @@ FaultName = Literal[
 FAULT_NAMES: Final[tuple[FaultName, ...]] = get_args(FaultName)
 
 # Epoch milliseconds outside these bounds cannot be a device clock; they are garbage.
-_MIN_EPOCH_MS: Final = 0
-_MAX_EPOCH_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
+MIN_EPOCH_MS: Final = 0
+MAX_EPOCH_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
 def parse_ts(value: Any) -> datetime:
@@ -39,7 +39,7 @@ def parse_ts(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("ts must be an RFC 3339 string or integer epoch milliseconds, not a bool")
     if isinstance(value, int):
-        if not _MIN_EPOCH_MS <= value <= _MAX_EPOCH_MS:
+        if not MIN_EPOCH_MS <= value <= MAX_EPOCH_MS:
             raise ValueError(f"ts {value} is out of range for epoch milliseconds")
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):

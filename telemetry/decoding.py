@@ -5,14 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 from pydantic import ValidationError
 
-from telemetry.contract import REPORT_MODEL, EnergyReport, FaultReport, PositionReport
+from telemetry.contract import (
+    REPORT_MODEL,
+    EnergyReport,
+    FaultReport,
+    PositionReport,
+    parse_ts,
+)
+from telemetry.contract_wire import (
+    ARRAY_DECODER,
+    OBJECT_DECODER,
+    EnergyWire,
+    PositionWire,
+    WireReport,
+)
 from telemetry.errors import Rejection
-from telemetry.topics import Channel, Fleet, Topic, parse_topic
+from telemetry.topics import Fleet, Topic, parse_topic
 
 if TYPE_CHECKING:
     from telemetry.settings import Settings
@@ -126,6 +140,13 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _wire_ts(value: int | str) -> datetime:
+    """A wire report's ts: epoch milliseconds already range-checked by msgspec, or a string."""
+    if type(value) is int:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return parse_ts(value)
+
+
 def registry_rejection(
     topic: Topic, registry: Mapping[str, Fleet], auto_register: bool
 ) -> Rejection | None:
@@ -144,10 +165,23 @@ def registry_rejection(
 
 
 class MessageDecoder:
-    """Turns raw MQTT messages into rows, judging each batch element on its own."""
+    """Turns raw MQTT messages into rows, judging each batch element on its own.
 
-    def __init__(self, limits: Limits) -> None:
+    Most messages are well-formed: msgspec parses and validates them in one pass (the fast
+    path, ``telemetry.contract_wire``). Anything it refuses, and any batch with a refused
+    element, goes through the pydantic models, which say precisely why.
+    """
+
+    __slots__ = ("_earliest", "_latest", "_window_of", "fast_path", "limits")
+
+    def __init__(self, limits: Limits, *, fast_path: bool = True) -> None:
         self.limits = limits
+        # False: pydantic only (the reference the fast path is tested and measured against).
+        self.fast_path = fast_path
+        # The accepted ts window for the last ``received_at`` (a batch shares one).
+        self._window_of: datetime | None = None
+        self._earliest = datetime.min.replace(tzinfo=UTC)
+        self._latest = self._earliest
 
     def decode(
         self,
@@ -172,9 +206,16 @@ class MessageDecoder:
                 raise refusal
             if topic.device_id not in registry:
                 out.new_device = (topic.device_id, topic.fleet)
-            if payload[:1] == b"{" and self._store_object(
-                topic_str, topic, payload, received_at, out
-            ):
+            first = payload[:1]
+            if not self.fast_path:
+                if first == b"{" and self._store_object_pydantic(
+                    topic_str, topic, payload, received_at, out
+                ):
+                    return out
+            elif first == b"{":
+                if self._store_object(topic_str, topic, payload, received_at, out):
+                    return out
+            elif first == b"[" and self._store_array(topic, payload, received_at, out):
                 return out
             elements = self._elements(payload)
         except Rejection as rejection:
@@ -209,19 +250,72 @@ class MessageDecoder:
                 )
         return out
 
+    # -- fast path (msgspec) ------------------------------------------------------------------
+
     def _store_object(
         self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
     ) -> bool:
-        """Fast path for the common single object: pydantic parses and validates in one go.
+        """The common single object, parsed and validated in one pass.
 
         False when it does not validate: the general path then says precisely why.
         """
+        try:
+            report = OBJECT_DECODER[topic.channel].decode(payload)
+            ts = _wire_ts(report.ts)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+            return False
+        try:
+            self._append(topic, report, ts, received_at, out)
+        except Rejection as rejection:
+            out.dead_letters.append(
+                DeadLetter(
+                    received_at,
+                    topic_str,
+                    payload,
+                    rejection.reason,
+                    rejection.code,
+                    topic.device_id,
+                    None,
+                )
+            )
+        return True
+
+    def _store_array(
+        self, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+    ) -> bool:
+        """A batch whose every element is good, in one pass; False sends it the general way.
+
+        A refused element's dead letter holds that element as JSON, unknown keys included,
+        which only the general path still has: so any refusal hands the whole batch over.
+        """
+        try:
+            reports = ARRAY_DECODER[topic.channel].decode(payload)
+            if not reports or len(reports) > self.limits.max_batch_items:
+                return False
+            stamps = [_wire_ts(report.ts) for report in reports]
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+            return False
+        staged = Decoded(new_device=out.new_device)
+        try:
+            for report, ts in zip(reports, stamps, strict=True):
+                self._append(topic, report, ts, received_at, staged)
+        except Rejection:
+            return False
+        out.positions, out.energy, out.faults = staged.positions, staged.energy, staged.faults
+        return True
+
+    # -- general path (json + pydantic): precise reasons --------------------------------------
+
+    def _store_object_pydantic(
+        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+    ) -> bool:
+        """A single object through pydantic's one-pass JSON validation; False: not valid."""
         try:
             report = REPORT_MODEL[topic.channel].model_validate_json(payload)
         except ValidationError:
             return False
         try:
-            self._append(topic, report, received_at, out)
+            self._append(topic, report, report.ts, received_at, out)
         except Rejection as rejection:
             out.dead_letters.append(
                 DeadLetter(
@@ -269,32 +363,40 @@ class MessageDecoder:
             report = model.model_validate(element)
         except ValidationError as exc:
             raise Rejection("invalid", _describe(exc)) from None
-        self._append(topic, report, received_at, out)
+        self._append(topic, report, report.ts, received_at, out)
 
-    def _append(
-        self,
-        topic: Topic,
-        report: PositionReport | EnergyReport | FaultReport,
-        received_at: datetime,
-        out: Decoded,
-    ) -> None:
-        """Check the time window and position sanity, then add the row."""
-        ts = report.ts
-        if ts > received_at + self.limits.max_future:
+    # -- both paths ---------------------------------------------------------------------------
+
+    def _check_window(self, ts: datetime, received_at: datetime) -> None:
+        if received_at != self._window_of:
+            self._window_of = received_at
+            self._earliest = received_at - self.limits.max_age
+            self._latest = received_at + self.limits.max_future
+        if ts > self._latest:
             ahead = (ts - received_at).total_seconds()
             raise Rejection(
                 "ts_future",
                 f"ts {ts.isoformat()} is {ahead:.0f} s ahead of server time "
                 f"(limit {self.limits.max_future.total_seconds():.0f} s)",
             )
-        if ts < received_at - self.limits.max_age:
+        if ts < self._earliest:
             raise Rejection(
                 "ts_too_old",
                 f"ts {ts.isoformat()} is older than the {self.limits.max_age} accepted",
             )
+
+    def _append(
+        self,
+        topic: Topic,
+        report: PositionReport | EnergyReport | FaultReport | WireReport,
+        ts: datetime,
+        received_at: datetime,
+        out: Decoded,
+    ) -> None:
+        """Check the time window and position sanity, then add the row."""
+        self._check_window(ts, received_at)
         device_id = topic.device_id
-        if topic.channel is Channel.POSITION:
-            assert isinstance(report, PositionReport)
+        if isinstance(report, PositionWire | PositionReport):
             if report.lat == 0 and report.lon == 0:
                 raise Rejection("null_island", "lat/lon is exactly (0, 0): a tracker without a fix")
             out.positions.append(
@@ -311,8 +413,7 @@ class MessageDecoder:
                     report.seq,
                 )
             )
-        elif topic.channel is Channel.ENERGY:
-            assert isinstance(report, EnergyReport)
+        elif isinstance(report, EnergyWire | EnergyReport):
             out.energy.append(
                 EnergyRow(
                     device_id,
@@ -329,7 +430,6 @@ class MessageDecoder:
                 )
             )
         else:
-            assert isinstance(report, FaultReport)
             out.faults.append(
                 FaultRow(device_id, ts, received_at, report.fault, report.active, report.detail)
             )
