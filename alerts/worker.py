@@ -1,11 +1,11 @@
 """The alerts worker loop: MQTT messages in, alert changes (and their NOTIFY) out.
 
-It runs in a thread because the database driver and the MQTT client are synchronous; the
-asyncio service owns it and stops it through ``request_stop``. Order of work per batch:
-decode, feed the engine, tick the clock, apply the effects and the checkpoint in one
-transaction, and only then acknowledge the messages (at least once, never lost). Nothing is
-waited for before processing: under load, messages queue while a batch commits, which makes
-the batches.
+It runs in a thread because the database driver is synchronous (the MQTT session runs in the
+intake's own thread and event loop); the asyncio service owns it and stops it through
+``request_stop``. Order of work per batch: decode, feed the engine, tick the clock, apply the
+effects and the checkpoint in one transaction, and only then acknowledge the messages (at
+least once, never lost). Nothing is waited for before processing: under load, messages queue
+while a batch commits, which makes the batches.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 import structlog
@@ -269,8 +269,9 @@ class Worker:
             if not self.partition.owns(device, assets.get(device)):
                 self.metrics.foreign.inc()
                 continue
-            received = datetime.fromtimestamp(message.received, UTC)
-            decoded = self.decoder.decode(message.topic, message.payload, received, self._fleets)
+            decoded = self.decoder.decode(
+                message.topic, message.payload, message.received_at, self._fleets
+            )
             fleet_level = message.topic[len(prefix) + 1 :].split("/", 1)[0]
             fleet = Fleet(fleet_level) if fleet_level in Fleet._value2member_map_ else None
             for observation in from_decoded(decoded, fleet):

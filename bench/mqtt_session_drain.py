@@ -51,9 +51,10 @@ def _session(port: int, client_id: str) -> MqttSession:
     )
 
 
-async def _drain_batches(port: int, count: int) -> float:
+async def drain_batches(port: int, count: int, client_id: str = BATCH_ID) -> float:
+    """Seconds to drain ``count`` queued messages by ``receive_batch``, acking each."""
     started = time.perf_counter()
-    async with _session(port, BATCH_ID) as session:
+    async with _session(port, client_id) as session:
         received = 0
         async with asyncio.timeout(600):
             while received < count:
@@ -83,7 +84,7 @@ async def _drain_stream(port: int, count: int) -> float:
 
 def drain_rasd(port: int, count: int, *, stream: bool) -> float:
     """MqttSession's drain time for ``count`` queued messages (in its own event loop)."""
-    drain = _drain_stream if stream else _drain_batches
+    drain = _drain_stream if stream else drain_batches
     return asyncio.run(drain(port, count))
 
 
@@ -92,7 +93,8 @@ async def _create_session(port: int, client_id: str) -> None:
         pass
 
 
-async def _publish(port: int, messages: list[tuple[str, bytes]]) -> float:
+async def publish_all(port: int, messages: list[tuple[str, bytes]]) -> float:
+    """Publish at QoS 1, 20,000 in flight, waiting for every PUBACK; returns seconds taken."""
     settings = Settings(mqtt_url=f"mqtt://127.0.0.1:{port}")
     started = time.perf_counter()
     async with MqttSession(settings, client_id="bench-rasd-pub", clean_start=True) as session:
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         for client_id in (BATCH_ID, STREAM_ID):
             asyncio.run(_create_session(port, client_id))
         print(f"loading {count} messages into 4 offline sessions ...", flush=True)
-        load_s = asyncio.run(_publish(port, traffic.messages))
+        load_s = asyncio.run(publish_all(port, traffic.messages))
         print(f"  published in {load_s:.1f} s ({count / load_s:,.0f} msg/s)", flush=True)
         results = {
             "a mosquitto_sub -q 1 -c": drain_mosquitto_sub(port, count),

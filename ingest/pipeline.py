@@ -1,11 +1,17 @@
 """The batch loop: take received messages, decode them, commit one transaction, then ack.
 
-It runs in a worker thread because the database driver and the MQTT client are synchronous;
-the asyncio service owns it and stops it through ``request_stop``.
+Two stages, so that the database and the CPU work at the same time: the worker thread
+(``run``) takes a batch from the MQTT inbox and decodes it while the writer thread commits the
+previous one and acks it right after the commit. One decoded batch at most waits between
+them, so nothing piles up: the broker's Receive Maximum bounds the rest. The database is
+used only by the writer; a batch naming a device the registry cache cannot judge yet is
+decoded by the writer, after looking the device up. The asyncio service owns the worker
+thread and stops it through ``request_stop``.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +38,14 @@ class _Pending:
     decoded: Decoded
 
 
+@dataclass(slots=True)
+class _Work:
+    """A batch on its way from the worker thread to the writer."""
+
+    messages: list[Inbound]
+    pending: list[_Pending] | None  # None: the writer decodes it (the registry must look)
+
+
 class Pipeline:
     """Moves messages from the MQTT inbox into the database, at least once, exactly once."""
 
@@ -47,7 +61,12 @@ class Pipeline:
         self.source = source
         self.metrics = metrics
         self.decoder = MessageDecoder(Limits.from_settings(settings))
+        # The writer's own: a decoder keeps per-call state, and both threads decode.
+        self._writer_decoder = MessageDecoder(Limits.from_settings(settings))
         self.registry = RegistryCache(settings.ingest_registry_refresh_s)
+        self._handoff: queue.Queue[_Work | None] = queue.Queue(maxsize=1)
+        self._writer_gone = threading.Event()  # gave up (stopping, database down) or crashed
+        self._writer_error: BaseException | None = None
         self.db_ready = threading.Event()
         self._stop = threading.Event()
         self._drain_timeout_s = drain_timeout_s
@@ -68,17 +87,20 @@ class Pipeline:
 
     def run(self) -> None:
         """Loop until stopped and drained (or the drain deadline passes with the database down)."""
+        writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         try:
             self._connect_until_ready()
-            while True:
+            writer.start()
+            while not self._writer_gone.is_set():
                 messages = self._take()
                 if messages:
-                    if not self._commit(messages):
-                        break  # stopping with the database down: nothing acked, nothing lost
-                    self.source.ack(messages)
+                    self._hand_over(_Work(messages, self._decode_known(messages)))
                 elif self._stop.is_set():
                     break
         finally:
+            if writer.ident is not None:
+                self._hand_over(None)
+                writer.join()
             self.metrics.backlog.set(len(self.source.inbox))
             if self._conn is not None:
                 self._conn.close()
@@ -88,6 +110,29 @@ class Pipeline:
                 rows_committed=self._committed_rows,
                 left_unacked=len(self.source.inbox),
             )
+        if self._writer_error is not None:
+            raise self._writer_error
+
+    def _hand_over(self, work: _Work | None) -> None:
+        """Queue ``work`` for the writer, waiting while it is busy; dropped if it is gone."""
+        while not self._writer_gone.is_set():
+            try:
+                self._handoff.put(work, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self) -> None:
+        """The writer thread: commit each batch, then ack it; stop at None or when giving up."""
+        try:
+            while (work := self._handoff.get()) is not None:
+                if not self._commit(work.messages, work.pending):
+                    return  # stopping with the database down: nothing acked, nothing lost
+                self.source.ack(work.messages)
+        except BaseException as exc:  # re-raised by ``run``, in the thread the service watches
+            self._writer_error = exc
+        finally:
+            self._writer_gone.set()
 
     def _take(self) -> list[Inbound]:
         inbox = self.source.inbox
@@ -146,21 +191,38 @@ class Pipeline:
         self._conn = None
         self._store = None
 
-    def _decode(self, store: ReadingStore, messages: list[Inbound]) -> list[_Pending]:
+    def _device_ids(self, messages: list[Inbound]) -> set[str]:
         prefix = self.settings.topic_prefix
-        self.registry.refresh(store.conn)
         ids = {device_id_of(m.topic, prefix) for m in messages}
-        self.registry.resolve(store.conn, (d for d in ids if d))
+        ids.discard(None)
+        return ids  # type: ignore[return-value]  # None was just discarded
+
+    def _decode_known(self, messages: list[Inbound]) -> list[_Pending] | None:
+        """Decode in the worker thread when the registry cache can judge every device."""
+        if not self.registry.knows(self._device_ids(messages)):
+            return None
         fleets = self.registry.fleets
         decode = self.decoder.decode
         return [_Pending(m, decode(m.topic, m.payload, m.received_at, fleets)) for m in messages]
 
-    def _commit(self, messages: list[Inbound]) -> bool:
-        """Write a batch, retrying until it is committed; False only when giving up to stop."""
+    def _decode(self, store: ReadingStore, messages: list[Inbound]) -> list[_Pending]:
+        self.registry.resolve(store.conn, self._device_ids(messages))
+        fleets = self.registry.fleets
+        decode = self._writer_decoder.decode
+        return [_Pending(m, decode(m.topic, m.payload, m.received_at, fleets)) for m in messages]
+
+    def _commit(self, messages: list[Inbound], decoded: list[_Pending] | None) -> bool:
+        """Write a batch, retrying until it is committed; False only when giving up to stop.
+
+        ``decoded``: the worker thread's decoding, used unless the registry changed under it
+        (a refresh, a reconnect) or it is missing.
+        """
         while True:
             try:
                 store = self._ensure_store()
-                pending = self._decode(store, messages)
+                if self.registry.refresh(store.conn):
+                    decoded = None
+                pending = decoded if decoded is not None else self._decode(store, messages)
                 started = time.perf_counter()
                 try:
                     result = self._write(store, pending)
@@ -174,6 +236,7 @@ class Pipeline:
             except psycopg.Error as exc:
                 self.metrics.db_errors.inc()
                 self._drop_connection()
+                decoded = None  # decoded again after the registry reloads
                 delay = self._backoff.next_delay()
                 log.warning(
                     "database_write_failed",

@@ -22,16 +22,29 @@ class RegistryCache:
         self._next_refresh = 0.0
         self._unknown_until: dict[str, float] = {}
 
-    def refresh(self, conn: psycopg.Connection, *, force: bool = False) -> None:
-        """Pull devices added or changed since the last refresh, when it is due."""
+    def refresh(self, conn: psycopg.Connection, *, force: bool = False) -> bool:
+        """Pull devices added or changed since the last refresh, when it is due.
+
+        True when some device changed (what was decoded against the cache may be stale).
+        """
         now = time.monotonic()
         if not force and now < self._next_refresh:
-            return
+            return False
         changed, self._since = fleets_changed_since(conn, self._since)
         self.fleets.update(changed)
         for device_id in changed:
             self._unknown_until.pop(device_id, None)
         self._next_refresh = now + self._refresh_s
+        return bool(changed)
+
+    def knows(self, device_ids: Iterable[str]) -> bool:
+        """Whether the cache can judge every id without the database (known, or known missing).
+
+        Read from another thread than the one refreshing: dict reads are safe beside updates.
+        """
+        now = time.monotonic()
+        fleets, unknown_until = self.fleets, self._unknown_until
+        return all(d in fleets or unknown_until.get(d, 0.0) > now for d in device_ids)
 
     def resolve(self, conn: psycopg.Connection, device_ids: Iterable[str]) -> None:
         """Look up ids not yet known (and not recently found missing) in one query."""

@@ -311,6 +311,22 @@ class MqttSession:
             return True
         return False
 
+    def pause_reading(self) -> bool:
+        """Stop reading the current connection (the broker keeps what it has not sent);
+        False when there is none. Mosquitto 2.0 does not keep to our Receive Maximum once
+        acks flow, so a consumer bounds its backlog with this, not with flow control alone."""
+        link = self._link
+        if link is None or link.transport is None or link.transport.is_closing():
+            return False
+        link.transport.pause_reading()
+        return True
+
+    def resume_reading(self) -> None:
+        """Read the current connection again (a new connection always reads)."""
+        link = self._link
+        if link is not None and link.transport is not None and not link.transport.is_closing():
+            link.transport.resume_reading()
+
     def is_current(self, message: Message) -> bool:
         """Whether ``message`` came on the current connection (so its ack will count)."""
         return self._core.is_current(message)
