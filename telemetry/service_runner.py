@@ -1,8 +1,9 @@
 """How ingest and alerts run: a blocking worker thread beside the ops HTTP port, until a signal.
 
 Both services own the same shape of resources: an MQTT intake feeding a worker that runs in a
-thread (it blocks on psycopg and on the intake), a small ops server, and optional periodic tasks. This
-module owns the tasks, the signal handlers and the drain order, so the two stay identical.
+thread (it blocks on psycopg and on the intake), a small ops server, and optional periodic
+tasks. This module owns the tasks, the signal handlers and the drain order, so the two stay
+identical.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.gateways.metrics import GatewayMetrics
+from telemetry.decoding import DeadLetter
 from telemetry.mqtt_session.errors import MqttSessionError
 from telemetry.protocols.reports import DeviceReports, Refusal
-from telemetry.storage.dead_letters import NewDeadLetter, store_dead_letters
+from telemetry.storage.dead_letters import store_dead_letters
 from telemetry.storage.devices import ExternalDevice
 from telemetry.topics import topic_name
 
@@ -87,7 +88,7 @@ class Forwarder:
     async def _store(self, protocol: str, refusals: Sequence[tuple[Refusal, str | None]]) -> None:
         now = datetime.now(UTC)
         letters = [
-            NewDeadLetter(
+            DeadLetter(
                 received_at=now,
                 topic=dead_letter_topic(protocol, r.identity),
                 payload=r.raw,

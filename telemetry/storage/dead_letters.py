@@ -10,6 +10,8 @@ from typing import Final
 import psycopg
 from psycopg.rows import class_row
 
+from telemetry.decoding import DeadLetter
+
 
 @dataclass(frozen=True, slots=True)
 class StoredDeadLetter:
@@ -43,45 +45,16 @@ def dead_letter_counts(conn: psycopg.Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class NewDeadLetter:
-    """A refusal to store: what came in, from where, and why."""
-
-    received_at: datetime
-    topic: str
-    payload: bytes
-    reason: str
-    reason_code: str
-    device_id: str | None
-    element_index: int | None
-
-
-# Shared with the ingestor's batch write (readings.py), which runs it on its own transaction.
+# Its columns are a DeadLetter's fields in order; the ingestor's batch write (readings.py) runs
+# it inside the batch's transaction, the gateways through store_dead_letters.
 INSERT_DEAD_LETTER: Final = (
     "INSERT INTO dead_letters (received_at, topic, payload, reason, reason_code, device_id, "
     "element_index) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
-async def store_dead_letters(
-    conn: psycopg.AsyncConnection, letters: Sequence[NewDeadLetter]
-) -> None:
+async def store_dead_letters(conn: psycopg.AsyncConnection, letters: Sequence[DeadLetter]) -> None:
     """Store refusals in one transaction; a resent one (same topic, bytes, element) is kept once."""
-    if not letters:
-        return
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(
-            INSERT_DEAD_LETTER,
-            [
-                (
-                    d.received_at,
-                    d.topic,
-                    d.payload,
-                    d.reason,
-                    d.reason_code,
-                    d.device_id,
-                    d.element_index,
-                )
-                for d in letters
-            ],
-        )
+    if letters:
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(INSERT_DEAD_LETTER, letters)

@@ -186,19 +186,6 @@ class ReadingStore:
                 inserted[table] = cur.rowcount
                 staged[table] = len(rows)
             if batch.dead_letters:
-                cur.executemany(
-                    INSERT_DEAD_LETTER,
-                    [
-                        (
-                            d.received_at,
-                            d.topic,
-                            d.payload,
-                            d.reason,
-                            d.reason_code,
-                            d.device_id,
-                            d.element_index,
-                        )
-                        for d in batch.dead_letters
-                    ],
-                )
+                # A DeadLetter is a tuple in the statement's column order.
+                cur.executemany(INSERT_DEAD_LETTER, batch.dead_letters)
         return WriteResult(inserted, staged, len(batch.dead_letters), len(batch.new_devices))
