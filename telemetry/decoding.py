@@ -86,6 +86,15 @@ class DeadLetter(NamedTuple):
     element_index: int | None
 
 
+def _refused_object(
+    received_at: datetime, topic_str: str, payload: bytes, topic: Topic, rejection: Rejection
+) -> DeadLetter:
+    """The dead letter of a whole single-object message."""
+    return DeadLetter(
+        received_at, topic_str, payload, rejection.reason, rejection.code, topic.device_id, None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The contract's bounds on one message."""
@@ -268,15 +277,7 @@ class MessageDecoder:
             self._append(topic, report, ts, received_at, out)
         except Rejection as rejection:
             out.dead_letters.append(
-                DeadLetter(
-                    received_at,
-                    topic_str,
-                    payload,
-                    rejection.reason,
-                    rejection.code,
-                    topic.device_id,
-                    None,
-                )
+                _refused_object(received_at, topic_str, payload, topic, rejection)
             )
         return True
 
@@ -318,15 +319,7 @@ class MessageDecoder:
             self._append(topic, report, report.ts, received_at, out)
         except Rejection as rejection:
             out.dead_letters.append(
-                DeadLetter(
-                    received_at,
-                    topic_str,
-                    payload,
-                    rejection.reason,
-                    rejection.code,
-                    topic.device_id,
-                    None,
-                )
+                _refused_object(received_at, topic_str, payload, topic, rejection)
             )
         return True
 
