@@ -34,10 +34,17 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _services_running() -> None:
-    """Fail fast (never skip) when the broker or database the suite needs is down."""
-    missing = [
+# Fixtures that hand a test the real broker or database; a test asking for one (or marked
+# ``services``) needs both running, the others (pure logic) run anywhere.
+_SERVICE_FIXTURES = frozenset(
+    {"settings", "make_settings", "migrated", "db", "start_ingest", "publisher"}
+)
+
+
+@pytest.fixture(scope="session")
+def _missing_services() -> list[str]:
+    """The services the suite needs that do not answer, checked once per session."""
+    return [
         name
         for name, url, port in (
             ("Mosquitto", TEST_MQTT_URL, 1883),
@@ -45,6 +52,17 @@ def _services_running() -> None:
         )
         if not _reachable(url, port)
     ]
+
+
+@pytest.fixture(autouse=True)
+def _services_running(request: pytest.FixtureRequest) -> None:
+    """Fail fast (never skip) a test that needs the broker or database when one is down."""
+    wants = request.node.get_closest_marker("services") is not None or bool(
+        _SERVICE_FIXTURES & set(request.fixturenames)
+    )
+    if not wants:
+        return
+    missing: list[str] = request.getfixturevalue("_missing_services")
     if missing:
         pytest.fail(
             f"{' and '.join(missing)} not reachable: run scripts/services first", pytrace=False
