@@ -215,6 +215,11 @@ def test_losses_and_restores_in_any_order_keep_every_dark_light_covered(
     eng.take()
     active = set(eng.life.active_keys())
     group_circuits = {k.asset_key.split(":")[1] for k in active if k.kind == "circuit_outage"}
+    # The loop below must cover every light still dark, so first: the engine knows them all.
+    last: dict[str, bool] = {}
+    for c, i, _dt, lost in sorted(events, key=lambda e: e[2]):
+        last[f"L-{c}-{i:02d}"] = lost
+    assert set(eng.outage.lost) == {d for d, dark in last.items() if dark}
     for device in eng.outage.lost:
         circuit = "C-" + device.split("-")[1]
         single = AlertKey("supplyLoss", device) in active

@@ -122,6 +122,7 @@ def test_dimming_profile(night: tuple[Any, list[Message]]) -> None:
     engine, messages = night
     layout = engine.devices.lights
     led = {d for i, d in enumerate(layout.ids) if layout.tech[i] == LED}
+    checked: dict[tuple[str, bool], int] = {}
     for device_id, series in _energy(messages).items():
         if device_id not in led:
             continue
@@ -131,11 +132,22 @@ def test_dimming_profile(night: tuple[Any, list[Message]]) -> None:
             if not body["lamp_on"]:
                 continue
             if 20 * 60 <= minute < 23 * 60:
+                band = "evening"
                 assert body["dim_pct"] == 100
             elif 60 <= minute < 120:
+                band = "after one"
                 assert body["dim_pct"] == (100 if medina else 50)
             elif 180 <= minute < 300:
+                band = "small hours"
                 assert body["dim_pct"] == (70 if medina else 50)
+            else:
+                continue
+            checked[band, medina] = checked.get((band, medina), 0) + 1
+    # Every band was seen lit, in the medina and outside it: no assertion above was skipped.
+    bands = {"evening", "after one", "small hours"}
+    assert {key for key, n in checked.items() if n > 0} == {
+        (b, m) for b in bands for m in (True, False)
+    }
 
 
 def test_day_burning_is_the_only_light_in_daylight() -> None:
