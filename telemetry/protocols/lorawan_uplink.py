@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeVar
@@ -138,21 +138,17 @@ class _TtsUp(msgspec.Struct):
 
 def parse_chirpstack_uplink(topic: str, body: bytes) -> Uplink | Refusal:
     """A ChirpStack v4 ``event/up`` message (JSON marshaler), or why it is refused."""
-    try:
-        return _chirpstack(topic, body)
-    except _NotUplink as refused:
-        return Refusal(
-            reason_code=refused.reason_code,
-            detail=refused.detail,
-            raw=body,
-            identity=refused.identity,
-        )
+    return _parsed(_chirpstack, topic, body)
 
 
 def parse_things_stack_uplink(topic: str, body: bytes) -> Uplink | Refusal:
     """A The Things Stack v3 ``.../devices/{device id}/up`` message, or why it is refused."""
+    return _parsed(_things_stack, topic, body)
+
+
+def _parsed(parse: Callable[[str, bytes], Uplink], topic: str, body: bytes) -> Uplink | Refusal:
     try:
-        return _things_stack(topic, body)
+        return parse(topic, body)
     except _NotUplink as refused:
         return Refusal(
             reason_code=refused.reason_code,
