@@ -42,14 +42,12 @@ class _TlsNamingClient(mqtt.Client):
         client_id: str,
         protocol: MQTTProtocolVersion,
         reconnect_on_failure: bool,
-        manual_ack: bool,
     ) -> None:
         super().__init__(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=protocol,
             reconnect_on_failure=reconnect_on_failure,
-            manual_ack=manual_ack,
         )
         self._trust = trust  # e.g. "CA file '/etc/rasd/broker-ca.crt'", for error messages
 
@@ -99,7 +97,6 @@ def new_client(
     *,
     account: tuple[str, str] | None = None,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
-    manual_ack: bool = False,
     reconnect_on_failure: bool = True,
 ) -> mqtt.Client:
     """A paho client logged in as ``account`` (username, password), else as the settings say.
@@ -113,7 +110,6 @@ def new_client(
         client_id=client_id,
         protocol=protocol,
         reconnect_on_failure=reconnect_on_failure,
-        manual_ack=manual_ack,
     )
     if settings.mqtt_tls:
         client.tls_set_context(client_ssl_context(settings))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -43,7 +43,6 @@ class MqttBridge:
     routes: list[BridgeRoute]
     window: int = 256
     grace_s: float = 30.0  # shutdown: how long messages in hand may take to become safe
-    retry: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=5.0))
 
     def route_for(self, topic: str) -> BridgeRoute | None:
         """The route whose filter matches ``topic``."""
@@ -89,7 +88,7 @@ class MqttBridge:
         if route is None:
             log.warning("bridge_unrouted_topic", topic=message.topic)
             return  # acknowledged: nothing of ours (a subscription changed under us)
-        backoff = Backoff(base=self.retry.base, cap=self.retry.cap)
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await route.handle(message.topic, message.payload)
