@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.env import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_CONFIG = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 DEPLOY_ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
@@ -88,14 +90,6 @@ def without_tls_listeners(config_text: str) -> str:
     dropped = {n for numbers, tls in _listener_blocks(config_text) if tls for n in numbers}
     lines = config_text.splitlines()
     return "\n".join(line for n, line in enumerate(lines) if n not in dropped) + "\n"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class MosquittoError(RuntimeError):

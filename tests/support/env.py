@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import socket
 import uuid
 from typing import Any
@@ -15,11 +17,28 @@ TEST_DATABASE_URL = os.environ.get(
 TEST_MQTT_URL = os.environ.get("RASD_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Listening ports come from below Linux's ephemeral range (32768-60999): a port the kernel hands
+# out as "free" is exactly the one the next outgoing connection (to PostgreSQL, Mosquitto or a
+# service under test) may take before the service binds it. Each xdist worker owns its own slice,
+# so two workers never pick the same port either; a random start keeps two runs apart.
+_PORT_BASE, _PORT_SLICE = 20000, 1500
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 8
+_slice_start = _PORT_BASE + _WORKER * _PORT_SLICE
+_offset = random.randrange(_PORT_SLICE)
+_ports = itertools.cycle([_slice_start + (_offset + i) % _PORT_SLICE for i in range(_PORT_SLICE)])
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now, outside the ephemeral range, from this worker's slice."""
+    for _ in range(_PORT_SLICE):
+        port = next(_ports)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_slice_start}-{_slice_start + _PORT_SLICE - 1}")
 
 
 def unique_settings(**overrides: Any) -> Settings:
