@@ -1,7 +1,7 @@
 """Decoder micro-benchmark: ``python -m bench.decode [--messages N] [--repeat R]``.
 
-Decodes the ingest benchmark's city mix (``ingest.bench.city_mix``: 60 % bus positions, 15 %
-truck positions of which 5 % are batches of 10, 24 % energy, 1 % faults) with the pydantic
+Decodes the benchmarks' city mix (``bench.harness.traffic.city_mix``: 60 % bus positions,
+15 % truck positions of which 5 % are batches of 10, 24 % energy, 1 % faults) with the pydantic
 path (``fast_path=False``, the decoder as it was) and the msgspec fast path, in the same
 process, alternating, and prints the best of R rounds in microseconds per message. A share of
 refused messages (``--bad``, a quarter each null island, a string for a number, a NaN, a ts
@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from ingest.bench import PREFIX, city_mix
+from bench.harness.traffic import PREFIX, city_mix
 from telemetry.decoding import Limits, MessageDecoder
 from telemetry.topics import Fleet
 

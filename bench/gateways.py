@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telemetry.db import connect
+from bench.harness.services import cpu_seconds, rss_kib
 from telemetry.migrate import migrate
 from telemetry.mqtt_session.client import MqttSession
 from telemetry.protocols.teltonika import (
@@ -39,7 +39,7 @@ from telemetry.protocols.teltonika import (
     encode_imei,
 )
 from telemetry.registry import DeviceRecord
-from telemetry.storage.devices import upsert_devices
+from tests.support.api_server import register_devices
 from tests.support.database import drop_schema
 from tests.support.env import unique_settings
 from tests.support.gateway_process import GatewayProcess
@@ -182,20 +182,6 @@ async def broker_baseline(url: str, prefix: str, count: int) -> list[float]:
     return latencies
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def subscriber(prefix: str) -> Iterator[None]:
     """``mosquitto_sub`` on the prefix, as ingest: the broker has someone to deliver to."""
@@ -265,8 +251,7 @@ async def run(args: argparse.Namespace) -> None:
         DeviceRecord(device_id=f"P-{i:05d}", fleet="bus", external_id=f"phone-{i}")
         for i in range(args.phones)
     ]
-    with connect(settings, autocommit=True) as conn:
-        upsert_devices(conn, devices)
+    register_devices(settings, *devices)
     log = Path(tempfile.mkdtemp(prefix="rasd-bench-gw-")) / "gateways.log"
     gateways = GatewayProcess(settings, log)
     stats = Latencies()

@@ -1,24 +1,25 @@
 """Intake memory under a backlog: ``python -m bench.intake_backlog [--messages N]``.
 
-Preloads N QoS 1 messages (ingest.bench's city mix) into an offline persistent session on a
-private Mosquitto, then drains it through ``MqttIntake`` (Receive Maximum ``--receive-maximum``)
-with a consumer thread that takes up to 5,000 messages, holds them ``--hold-ms`` (a slow
-commit) and acks them. Every 0.2 s it samples the inbox length, the session's unacked count
-and the process's resident memory; it prints their maxima: flow control keeps the inbox under
-Receive Maximum however deep the broker's queue is.
+Preloads N QoS 1 messages (the city mix of ``bench.harness.traffic``) into an offline
+persistent session on a private Mosquitto, then drains it through ``MqttIntake`` (Receive
+Maximum ``--receive-maximum``) with a consumer thread that takes up to 5,000 messages, holds
+them ``--hold-ms`` (a slow commit) and acks them. Every 0.2 s it samples the inbox length, the
+session's unacked count and the process's resident memory; it prints their maxima: flow
+control keeps the inbox under Receive Maximum however deep the broker's queue is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 import time
-from pathlib import Path
 
-from bench.mqtt_session_drain import publish_all
-from ingest.bench import FILTER, city_mix, make_session, private_broker
+from bench.harness.mqtt import make_session, private_broker, publish_all
+from bench.harness.services import rss_kib
+from bench.harness.traffic import FILTER, city_mix
 from telemetry.mqtt_intake import IntakeOptions, MqttIntake
 from telemetry.settings import Settings
 
@@ -26,10 +27,7 @@ CLIENT_ID = "bench-intake-backlog"
 
 
 def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_kib(os.getpid()) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Drain-rate benchmark of MqttSession: ``python -m bench.mqtt_session_drain [--messages N]``.
 
-Preloads N QoS 1 messages (ingest.bench's city mix) into offline persistent sessions on a
-private Mosquitto with queue limits lifted, then times, one after the other, draining them
-with acks:
+Preloads N QoS 1 messages (the city mix of ``bench.harness.traffic``) into offline persistent
+sessions on a private Mosquitto with queue limits lifted, then times, one after the other,
+draining them with acks:
 (a) ``mosquitto_sub -q 1 -c`` (the C client: the ceiling);
 (b) paho-mqtt with manual acks, one ``ack`` per message from its network thread;
 (c) MqttSession, ``receive_batch`` then one ``ack`` per message (acks of a turn in one write);
@@ -18,59 +18,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
-from ingest.bench import (
-    FILTER,
-    _mosquitto_sub,
-    city_mix,
+from bench.harness import BenchmarkError
+from bench.harness.mqtt import (
+    drain_batches,
     drain_mosquitto_sub,
     drain_paho,
+    make_mosquitto_sub_session,
     make_session,
     private_broker,
+    publish_all,
+    queued_session,
 )
-from ingest.errors import BenchmarkError
-from telemetry.mqtt_session.client import MqttSession
-from telemetry.settings import Settings
+from bench.harness.traffic import FILTER, city_mix
 
-RECEIVE_MAXIMUM = 20_000
 BATCH_ID = "bench-rasd-batch"
 STREAM_ID = "bench-rasd-stream"
 
 
-def _session(port: int, client_id: str) -> MqttSession:
-    return MqttSession(
-        Settings(mqtt_url=f"mqtt://127.0.0.1:{port}"),
-        client_id=client_id,
-        clean_start=False,
-        session_expiry_s=3600,
-        receive_maximum=RECEIVE_MAXIMUM,
-        subscriptions=[(FILTER, 1)],
-    )
-
-
-async def drain_batches(port: int, count: int, client_id: str = BATCH_ID) -> float:
-    """Seconds to drain ``count`` queued messages by ``receive_batch``, acking each."""
-    started = time.perf_counter()
-    async with _session(port, client_id) as session:
-        received = 0
-        async with asyncio.timeout(600):
-            while received < count:
-                batch = await session.receive_batch(5000)
-                for message in batch:
-                    session.ack(message)
-                received += len(batch)
-        elapsed = time.perf_counter() - started
-        if session.stats.acks_dropped or session.stats.connection_losses:
-            raise BenchmarkError(f"unexpected session trouble: {session.stats}")
-    return elapsed
-
-
 async def _drain_stream(port: int, count: int) -> float:
     started = time.perf_counter()
-    async with _session(port, STREAM_ID) as session:
+    async with queued_session(port, STREAM_ID, FILTER) as session:
         received = 0
         async with asyncio.timeout(600):
             async for message in session.messages():
@@ -84,30 +54,18 @@ async def _drain_stream(port: int, count: int) -> float:
 
 def drain_rasd(port: int, count: int, *, stream: bool) -> float:
     """MqttSession's drain time for ``count`` queued messages (in its own event loop)."""
-    drain = _drain_stream if stream else drain_batches
-    return asyncio.run(drain(port, count))
+    if stream:
+        return asyncio.run(_drain_stream(port, count))
+    return asyncio.run(drain_batches(port, count, BATCH_ID, FILTER))
 
 
 async def _create_session(port: int, client_id: str) -> None:
-    async with _session(port, client_id):
+    async with queued_session(port, client_id, FILTER):
         pass
 
 
-async def publish_all(port: int, messages: list[tuple[str, bytes]]) -> float:
-    """Publish at QoS 1, 20,000 in flight, waiting for every PUBACK; returns seconds taken."""
-    settings = Settings(mqtt_url=f"mqtt://127.0.0.1:{port}")
-    started = time.perf_counter()
-    async with MqttSession(settings, client_id="bench-rasd-pub", clean_start=True) as session:
-        for start in range(0, len(messages), RECEIVE_MAXIMUM):
-            window = messages[start : start + RECEIVE_MAXIMUM]
-            codes = await asyncio.gather(*(session.publish_nowait(t, p) for t, p in window))
-            if max(codes) >= 0x80:
-                raise BenchmarkError(f"publish refused: {max(codes):#x}")
-    return time.perf_counter() - started
-
-
 async def _left_over(port: int, client_id: str) -> int:
-    async with _session(port, client_id) as session:
+    async with queued_session(port, client_id, FILTER) as session:
         await asyncio.sleep(1.0)
         return session.stats.messages_received
 
@@ -123,12 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     count = parser.parse_args(argv).messages
     traffic = city_mix(count)
     with private_broker() as port:
-        subprocess.run(
-            _mosquitto_sub(port, "-W", "1"),
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        make_mosquitto_sub_session(port, FILTER)
         make_session("bench-paho", port, FILTER)
         for client_id in (BATCH_ID, STREAM_ID):
             asyncio.run(_create_session(port, client_id))
@@ -136,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         load_s = asyncio.run(publish_all(port, traffic.messages))
         print(f"  published in {load_s:.1f} s ({count / load_s:,.0f} msg/s)", flush=True)
         results = {
-            "a mosquitto_sub -q 1 -c": drain_mosquitto_sub(port, count),
+            "a mosquitto_sub -q 1 -c": drain_mosquitto_sub(port, FILTER, count),
             "b paho, manual acks": drain_paho(port, count),
             "c MqttSession, batches": drain_rasd(port, count, stream=False),
             "d MqttSession, async for": drain_rasd(port, count, stream=True),

@@ -15,16 +15,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.auth import Role
-from telemetry.decoding import EnergyRow
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
-from tests.browser.conftest import ROOT, ApiProcess
+from tests.browser.conftest import ROOT
+from tests.support.api_process import ApiProcess
+from tests.support.api_server import register_devices
 from tests.support.env import settings_env
 from tests.support.ingest_process import IngestProcess
 from tests.support.publisher import Publisher
 from tests.support.waiting import wait_until
-from tests.test_api_support import fix, register_devices, store
 
 # Generous: a loaded 2-core machine runs the simulator, ingest, the API and Chromium at once.
 WAIT_MS = 120_000
@@ -246,100 +246,3 @@ def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
     finally:
         alerts_service.terminate()
         alerts_service.wait(30)
-
-
-def test_map_at_city_scale_prints_render_figures(
-    migrated: Settings,
-    start_api: Callable[..., ApiProcess],
-    browser_context: Any,
-    artifacts: Path,
-) -> None:
-    """2,000 vehicles and 72,000 lights on the map; prints load and draw times (no timed
-    assertion: the figures go to docs/api.md)."""
-    lights = [
-        DeviceRecord(
-            device_id=f"L-{i:06d}",
-            fleet=Fleet.LIGHT,
-            district="menara",
-            circuit=f"C-{i // 40:04d}",
-            lat=31.56 + (i % 300) * 5e-4,
-            lon=-8.10 + (i // 300) * 8e-4,
-        )
-        for i in range(72_000)
-    ]
-    vehicles = [
-        DeviceRecord(
-            device_id=f"V-{i:04d}", fleet=Fleet.BUS if i % 3 else Fleet.TRUCK, route=str(i % 25)
-        )
-        for i in range(2_000)
-    ]
-    register_devices(migrated, *lights, *vehicles)
-    now = datetime.now(UTC)
-    store(
-        migrated,
-        positions=[
-            fix(
-                v.device_id,
-                now,
-                31.58 + (i % 50) * 2e-3,
-                -8.08 + (i // 50) * 4e-3,
-                route=v.route,
-                heading=float(i % 360),
-            )
-            for i, v in enumerate(vehicles)
-        ],
-        energy=[
-            EnergyRow(
-                light.device_id,
-                now,
-                now,
-                1000.0,
-                40.0,
-                None,
-                None,
-                None,
-                i % 7 != 0,
-                50.0 if i % 5 == 0 else 100.0,
-                None,
-            )
-            for i, light in enumerate(lights)
-            if i % 50 != 0
-        ],
-    )
-    api = start_api(migrated)
-    token = _token(migrated, Role.OPERATOR)
-    page = browser_context.new_page()
-    page.goto(f"{api.url}/#token={token}")
-    page.wait_for_function(
-        "() => window.rasd && window.rasd.vehicles.vehicles.size === 2000 && "
-        "window.rasd.lights.data.ids.length === 72000",
-        timeout=WAIT_MS,
-    )
-    figures = page.evaluate(
-        """() => {
-            const v = window.rasd.vehicles;
-            const t0 = performance.now();
-            for (let i = 0; i < 20; i++) v._draw();
-            const draw = (performance.now() - t0) / 20;
-            const l = window.rasd.lights;
-            const t1 = performance.now();
-            l.setData(l.data);
-            const index = performance.now() - t1;
-            const c = document.createElement('canvas');
-            const t2 = performance.now();
-            for (const z of [12, 14, 16]) {
-                const p = window.rasd.map.project([31.62, -8.0], z).divideBy(256).floor();
-                p.z = z;
-                l.createTile(p);
-            }
-            const tile = (performance.now() - t2) / 3;
-            return {draw, index, tile,
-                    load: performance.getEntriesByType('navigation')[0].duration};
-        }"""
-    )
-    page.screenshot(path=str(artifacts / "map-city-scale.png"))
-    print(
-        f"\nmap at city scale (2,000 vehicles, 72,000 lights, headless Chromium, "
-        f"software rendering): vehicles canvas redraw {figures['draw']:.1f} ms, "
-        f"lights index rebuild {figures['index']:.1f} ms, one light tile {figures['tile']:.1f} ms"
-    )

@@ -2,7 +2,7 @@
 links (evidence, truck GPS proof of service, alerts) per second, each against a brute-force
 baseline in the same process.
 
-    python -m api.complaints_bench [--complaints 2000] [--lights 72000]
+    python -m bench.complaints [--complaints 2000] [--lights 72000]
 
 On a throwaway schema of the configured database (RASD_* settings), the simulators (run as
 ``python -m simulators`` child processes: the API does not import them) provide the city's
@@ -11,7 +11,7 @@ nights ago) and an hour of streetlight readings. Complaints are then placed near
 (streetlight out, 60 %) and near random collection points (missed collection, 40 %). Figures:
 
 1. lookups/s of the nearest lights within the linking radius: the sorted-cell index vs
-   measuring every light (numpy);
+   measuring every light (numpy; ``brute_force_within``, the baseline, lives here);
 2. complaints/s linked with the index vs with the brute-force search, each link rolled back so
    both runs meet the same database (after one unmeasured pass warming the caches); then
    the index run committed (the real figure).
@@ -31,33 +31,41 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 
-from alerts.complaint_index import Hit, PointIndex, brute_force_within
-from alerts.complaint_linker import Linker
-from alerts.complaint_linking import LinkRules
 from alerts.config import load_thresholds
 from alerts.routes_file import RoutesFile, parse_routes
+from api.open311.linker_task import Linker
 from api.open311.wire import SOURCE
+from bench.seed_data import alert_kind_counts, complaint_link_counts, evidence_verdict_counts
+from telemetry.complaints.matching import LinkRules
+from telemetry.complaints.records import ComplaintRow, Contact, NewComplaint
+from telemetry.complaints.spatial_index import Hit, LightCatalog, PointIndex
 from telemetry.db import connect
 from telemetry.decoding import Limits, MessageDecoder
 from telemetry.migrate import migrate
 from telemetry.registry import parse_devices_csv
 from telemetry.settings import Settings
 from telemetry.storage import complaints as store
-from telemetry.storage.alerts import drop_schema
-from telemetry.storage.assets import import_network
-from telemetry.storage.bench_data import (
-    alert_kind_counts,
-    complaint_link_counts,
-    evidence_verdict_counts,
-)
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.reference import import_network
 from telemetry.topics import Fleet
+from tests.support.database import drop_schema
 
 ZONE = ZoneInfo("Africa/Casablanca")
 PREFIX = "rasd/v1"
+
+
+def brute_force_within(
+    index: PointIndex, lat: float, lon: float, radius_m: float, limit: int = 10
+) -> list[Hit]:
+    """The same answer as ``index.within`` by measuring every point (the baseline)."""
+    if not index.ids or radius_m < 0 or limit <= 0:
+        return []
+    x, y = index.project(lat, lon)
+    return index.measure(np.arange(len(index.ids), dtype=np.intp), x, y, radius_m, limit)
 
 
 class BruteIndex(PointIndex):
@@ -126,7 +134,7 @@ def _timed(label: str, count: int, seconds: float) -> float:
 def _link_all(
     conn: psycopg.Connection,
     linker: Linker,
-    complaints: list[store.ComplaintRow],
+    complaints: list[ComplaintRow],
     now: datetime,
     *,
     keep: bool,
@@ -203,8 +211,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"an hour of lights: {readings:,} readings  [{time.perf_counter() - t:.1f} s]")
             measure(conn, network, args, start_lights, morning)
     finally:
-        with connect(settings, autocommit=True) as conn:
-            drop_schema(conn, settings.database_schema)
+        drop_schema(settings)
 
 
 def measure(
@@ -226,7 +233,7 @@ def measure(
     points = [(p.lat, p.lon) for r in network.collection_rounds() for p in r.points]
     n_waste = int(args.complaints * 0.4)
     n_light = args.complaints - n_waste
-    complaints: list[store.ComplaintRow] = []
+    complaints: list[ComplaintRow] = []
     with conn.transaction():
         for _ in range(n_light):
             row = catalog.rows[rng.randrange(len(catalog.rows))]
@@ -234,14 +241,14 @@ def measure(
             complaints.append(
                 store.insert_complaint(
                     conn,
-                    store.NewComplaint(
-                        SOURCE,
-                        "streetlight_out",
-                        start_lights + timedelta(minutes=50),
+                    NewComplaint(
+                        source=SOURCE,
+                        service_code="streetlight_out",
+                        requested_at=start_lights + timedelta(minutes=50),
                         lat=lat,
                         lon=lon,
                     ),
-                    store.Contact(),
+                    Contact(),
                 )
             )
         for _ in range(n_waste):
@@ -249,8 +256,14 @@ def measure(
             complaints.append(
                 store.insert_complaint(
                     conn,
-                    store.NewComplaint(SOURCE, "missed_collection", morning, lat=lat, lon=lon),
-                    store.Contact(),
+                    NewComplaint(
+                        source=SOURCE,
+                        service_code="missed_collection",
+                        requested_at=morning,
+                        lat=lat,
+                        lon=lon,
+                    ),
+                    Contact(),
                 )
             )
     rng.shuffle(complaints)
@@ -280,7 +293,7 @@ def measure(
         "one transaction each"
     )
     brute = Linker(rules, load_thresholds())
-    brute_catalog = type(catalog).__new__(type(catalog))
+    brute_catalog = LightCatalog.__new__(LightCatalog)
     brute_catalog.rows = catalog.rows
     brute_catalog.index = _as_brute(catalog.index)
     brute.lights = brute_catalog
@@ -313,7 +326,7 @@ def _as_brute(index: PointIndex) -> PointIndex:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m api.complaints_bench",
+        prog="python -m bench.complaints",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

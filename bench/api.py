@@ -1,4 +1,4 @@
-"""Benchmarks of the API (figures in docs/api.md): ``python -m api.bench live|queries|energy``.
+"""Benchmarks of the API (figures in docs/api.md): ``python -m bench.api live|queries|energy``.
 
 * ``live``: publish-to-WebSocket latency. A ``python -m api`` process, N WebSocket clients, and
   a publisher sending position reports at city load (250 buses every 10 s, 120 trucks every
@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import threading
 import time
@@ -33,18 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import psycopg
 import websockets
 
 from api.auth import Role, new_token, token_digest
-from telemetry.db import conninfo
-from telemetry.migrate import migrate
-from telemetry.mqtt_client import Handlers, new_client
-from telemetry.registry import DeviceRecord
-from telemetry.settings import Settings
-from telemetry.storage.alerts import drop_schema
-from telemetry.storage.backend import Backend, recorded_backend
-from telemetry.storage.bench_data import (
+from bench.harness.mqtt import settings_publisher
+from bench.seed_data import (
     EnergyRow,
     PositionRow,
     analyze,
@@ -52,11 +46,18 @@ from telemetry.storage.bench_data import (
     refresh_energy_aggregate,
     stage_positions,
 )
-from telemetry.storage.devices import upsert_devices
+from telemetry.db import conninfo
+from telemetry.migrate import migrate
+from telemetry.registry import DeviceRecord
+from telemetry.settings import Settings
+from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.energy import group_energy, refresh_energy_rollups
 from telemetry.storage.maintenance import ensure_partitions
 from telemetry.storage.positions import latest_positions, track
 from telemetry.storage.tokens import insert_token
+from tests.support.api_process import ApiProcess
+from tests.support.api_server import register_devices
+from tests.support.database import drop_schema
 
 CITY_BUSES, CITY_TRUCKS = 250, 120
 BUS_EVERY_S, TRUCK_EVERY_S = 10.0, 30.0
@@ -90,8 +91,7 @@ def bench_schema(base: Settings, keep: bool) -> Iterator[Settings]:
         yield settings
     finally:
         if not keep:
-            with psycopg.connect(conninfo(base), autocommit=True) as conn:
-                drop_schema(conn, settings.database_schema)
+            drop_schema(settings)
 
 
 def fleet_devices(scale: float) -> list[DeviceRecord]:
@@ -105,12 +105,6 @@ def fleet_devices(scale: float) -> list[DeviceRecord]:
         for i in range(round(CITY_TRUCKS * scale))
     ]
     return buses + trucks
-
-
-def register(settings: Settings, records: list[DeviceRecord]) -> None:
-    """Put the bench devices in the registry."""
-    with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-        upsert_devices(conn, records)
 
 
 def operator_token(settings: Settings) -> str:
@@ -148,13 +142,12 @@ class Publisher(threading.Thread):
         self.devices = devices
         self.stop = threading.Event()
         self.sent = 0
-        # new_client: the settings' account and, for mqtts://, the same TLS as the services.
-        self.client = new_client(settings, "", Handlers())
-        self.client.max_queued_messages_set(0)
 
     def run(self) -> None:
-        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        self.client.loop_start()
+        with settings_publisher(self.settings) as client:
+            self._publish(client)
+
+    def _publish(self, client: mqtt.Client) -> None:
         start = time.monotonic()
         # Spread first reports over each vehicle's period, as real trackers are.
         schedule = [
@@ -177,7 +170,7 @@ class Publisher(threading.Thread):
                         "heading_deg": 90.0,
                     }
                 )
-                self.client.publish(
+                client.publish(
                     f"{prefix}/{device.fleet}/{device.device_id}/position", payload, qos=0
                 )
                 item.at += item.period
@@ -185,8 +178,6 @@ class Publisher(threading.Thread):
             wait = min(s.at for s in schedule) - time.monotonic()
             if wait > 0:
                 self.stop.wait(min(wait, 0.05))
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @dataclass
@@ -221,44 +212,20 @@ async def client(
                 probe.latencies.append(received - sent.timestamp() * 1000)
 
 
-def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``python -m api`` for the bench schema, waiting for /readyz."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_")}
-    env.update(
-        {
-            "RASD_DATABASE_URL": settings.database_url,
-            "RASD_MQTT_URL": settings.mqtt_url,
-            "RASD_DATABASE_SCHEMA": settings.database_schema,
-            "RASD_TOPIC_PREFIX": settings.topic_prefix,
-            "RASD_API_PORT": str(port),
-            "RASD_API_WS_MAX_CLIENTS": "20000",
-            "RASD_LOG_LEVEL": "WARNING",
-        }
+def start_api(settings: Settings, port: int, log: Path) -> ApiProcess:
+    """``python -m api`` for the bench schema on ``port``, waiting for /readyz."""
+    api = ApiProcess(
+        settings,
+        log,
+        port=port,
+        RASD_API_WS_MAX_CLIENTS="20000",
+        RASD_LOG_LEVEL="WARNING",
     )
-    if settings.mqtt_username:
-        env["RASD_MQTT_USERNAME"] = settings.mqtt_username
-        env["RASD_MQTT_PASSWORD"] = settings.mqtt_password or ""
-    for name, path in (
-        ("RASD_MQTT_CA_FILE", settings.mqtt_ca_file),
-        ("RASD_MQTT_CERT_FILE", settings.mqtt_cert_file),
-        ("RASD_MQTT_KEY_FILE", settings.mqtt_key_file),
-    ):
-        if path:
-            env[name] = path
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "api"], env=env, stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"api did not become ready; see {log}")
+    try:
+        return api.start()
+    except BaseException:
+        api.close()
+        raise
 
 
 async def live_round(url: str, clients: int, probes: int, warmup_s: float, seconds: float) -> Probe:
@@ -302,7 +269,7 @@ def run_live(args: argparse.Namespace, base: Settings) -> None:
     for scale in args.loads:
         with bench_schema(base, args.keep) as settings:
             devices = fleet_devices(scale)
-            register(settings, devices)
+            register_devices(settings, *devices)
             token = operator_token(settings)
             port = args.port
             proc = start_api(settings, port, Path(args.log))
@@ -326,8 +293,7 @@ def run_live(args: argparse.Namespace, base: Settings) -> None:
             finally:
                 publisher.stop.set()
                 publisher.join(10)
-                proc.terminate()
-                proc.wait(30)
+                proc.stop(30)
 
 
 # -- queries -------------------------------------------------------------------------------------
@@ -369,7 +335,7 @@ def run_queries(args: argparse.Namespace, base: Settings) -> None:
     """Latest positions and a 24 h track, on the storage functions and over HTTP."""
     with bench_schema(base, args.keep) as settings:
         devices = fleet_devices(args.scale)
-        register(settings, devices)
+        register_devices(settings, *devices)
         started = time.perf_counter()
         rows = load_positions(settings, devices, args.hours)
         print(
@@ -427,8 +393,7 @@ def run_queries(args: argparse.Namespace, base: Settings) -> None:
                     f"{summary(get('/api/v1/vehicles/B-00000/track', **day))}"
                 )
         finally:
-            proc.terminate()
-            proc.wait(30)
+            proc.stop(30)
 
 
 # -- energy --------------------------------------------------------------------------------------
@@ -478,7 +443,7 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
             )
             for i in range(args.district_lights)
         ]
-        register(settings, lights)
+        register_devices(settings, *lights)
         with psycopg.connect(conninfo(settings), autocommit=True) as conn:
             backend = "plain" if _plain(conn) else "timescale"
             if backend == "plain":
@@ -565,7 +530,7 @@ def run_energy(args: argparse.Namespace, base: Settings) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m api.bench",
+        prog="python -m bench.api",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

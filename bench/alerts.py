@@ -1,8 +1,8 @@
 """Alerts benchmark: rule throughput per worker, and fault-to-alert latency.
 
-    python -m alerts.bench throughput [--minutes 15]
-    python -m alerts.bench latency [--faults 200 --rate 110 --seconds 60]
-    python -m alerts.bench chain [--faults 200 --rate 110 --seconds 60]
+    python -m bench.alerts throughput [--minutes 15]
+    python -m bench.alerts latency [--faults 200 --rate 110 --seconds 60]
+    python -m bench.alerts chain [--faults 200 --rate 110 --seconds 60]
 
 ``throughput`` feeds a synthetic city (72,000 lights reporting every 15 min, 250 buses every
 10 s, 120 trucks every 30 s, a few faults) through one worker's decoder and engine, in
@@ -25,14 +25,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,17 +41,23 @@ from alerts.catalog import Catalog
 from alerts.config import load_thresholds
 from alerts.engine import Engine
 from alerts.observations import Observation, from_decoded
+from bench.harness.mqtt import settings_publisher
+from bench.harness.services import cli_token, stop_all
 from telemetry.alert_events import AlertEventType, parse_event
 from telemetry.db import connect
 from telemetry.decoding import Limits, MessageDecoder
 from telemetry.migrate import migrate
-from telemetry.mqtt_client import Handlers, new_client
+from telemetry.reference_data import Asset
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
-from telemetry.storage.alerts import drop_schema, listen
-from telemetry.storage.assets import Asset
-from telemetry.storage.devices import upsert_devices
+from telemetry.storage.alerts import listen
 from telemetry.topics import Channel, Fleet, topic_name
+from tests.support.alerts_process import AlertsProcess
+from tests.support.api_process import ApiProcess
+from tests.support.api_server import register_devices
+from tests.support.database import drop_schema
+from tests.support.ingest_process import IngestProcess
+from tests.support.waiting import wait_until
 
 DISTRICTS = ("menara", "gueliz", "annakhil", "medina", "sidi_youssef_ben_ali")
 CENTRE = (31.62583, -7.98944)
@@ -93,7 +95,16 @@ class City:
     def assets(self) -> list[Asset]:
         """The same rows as the engine's catalog sees them."""
         return [
-            Asset(r.device_id, r.fleet, r.route, r.district, r.circuit, r.rated_w, r.lat, r.lon)
+            Asset(
+                device_id=r.device_id,
+                fleet=r.fleet,
+                route=r.route,
+                district=r.district,
+                circuit=r.circuit,
+                rated_w=r.rated_w,
+                lat=r.lat,
+                lon=r.lon,
+            )
             for r in self.records()
         ]
 
@@ -206,41 +217,11 @@ def throughput(args: argparse.Namespace) -> None:
 # -- latency -------------------------------------------------------------------------------------
 
 
-def _env(settings: Settings, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_")}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        text = (
-            ("true" if value else "false")
-            if isinstance(value, bool)
-            else str(getattr(value, "value", value))
-        )
-        env[f"RASD_{name.upper()}"] = text
-    env["RASD_ALERTS_HTTP_PORT"] = str(port)
-    return env
-
-
-class _Publisher:
-    """QoS 1 publisher with its own network thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        # new_client: the settings' account and, for mqtts://, the same TLS as the services.
-        self.client = new_client(settings, "", Handlers())
-        self.client.max_inflight_messages_set(1000)
-        self.client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
-        self.client.loop_start()
-
-    def send(self, topic: str, payload: bytes) -> None:
-        """Publish without waiting for the PUBACK."""
-        self.client.publish(topic, payload, qos=1)
-
-    def close(self) -> None:
-        """Disconnect and stop the network thread."""
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.client._reset_sockets()
+def _alerts_process(settings: Settings, log: Path, port: int, **env: str) -> AlertsProcess:
+    """``python -m alerts`` on ``port``; loading a city's catalogue can take a while."""
+    alerts = AlertsProcess(settings, log, RASD_ALERTS_HTTP_PORT=str(port), **env)
+    alerts.healthy_timeout = 120.0
+    return alerts
 
 
 def latency(args: argparse.Namespace) -> None:
@@ -251,28 +232,14 @@ def latency(args: argparse.Namespace) -> None:
     )
     c = city(args.lights, args.buses, args.trucks)
     migrate(settings)
-    port = args.port
-    log_path = Path(args.log)
-    proc: subprocess.Popen[bytes] | None = None
+    alerts = _alerts_process(settings, Path(args.log), args.port)
     try:
-        with connect(settings, autocommit=True) as conn:
-            upsert_devices(conn, c.records())
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "alerts"], env=_env(settings, port), stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 120
-        while not _ok(f"http://127.0.0.1:{port}/healthz"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"alerts did not start; see {log_path}")
-            time.sleep(0.1)
+        register_devices(settings, *c.records())
+        alerts.start()
         _measure(settings, c, args, [_NotifyHop(settings, {})])
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-        with connect(settings, autocommit=True) as conn:
-            drop_schema(conn, settings.database_schema)
+        stop_all([alerts])
+        drop_schema(settings)
 
 
 class _Hop:
@@ -372,8 +339,7 @@ def _drive(
     """Publish background traffic at ``args.rate`` with ``args.faults`` lampFailure faults
     spread over ``args.seconds``; returns (background messages sent, seconds)."""
     prefix = settings.topic_prefix
-    pub = _Publisher(settings)
-    try:
+    with settings_publisher(settings, max_inflight=1000) as pub:
         now = time.time()
         # City traffic repeated as often as the rate needs (timestamps are restamped anyway).
         background = itertools.chain.from_iterable(
@@ -394,19 +360,17 @@ def _drive(
                     topic_f = topic_name(prefix, Fleet.LIGHT, device, Channel.FAULT)
                     payload_f = json.dumps(body).encode()
                     published[device] = time.time()
-                    pub.send(topic_f, payload_f)
+                    pub.publish(topic_f, payload_f, qos=1)  # not waiting for the PUBACK
                     next_fault += fault_every
                 time.sleep(0.0005)
             # Energy payloads carry their planned ts; restamp them to now for the decoder.
             body = json.loads(payload)
             body["ts"] = int(time.time() * 1000)
-            pub.send(topic, json.dumps(body).encode())
+            pub.publish(topic, json.dumps(body).encode(), qos=1)
             sent += 1
             if time.monotonic() - began > args.seconds:
                 break
         return sent, time.monotonic() - began
-    finally:
-        pub.close()
 
 
 def _measure(settings: Settings, c: City, args: argparse.Namespace, hops: list[_Hop]) -> None:
@@ -437,54 +401,6 @@ def _measure(settings: Settings, c: City, args: argparse.Namespace, hops: list[_
 # -- the whole chain, to the operator's WebSocket -----------------------------------------------
 
 
-class _Services:
-    """``python -m ingest``, ``python -m alerts`` and ``python -m api`` as child processes on
-    one throwaway schema and topic prefix; stopped with SIGTERM on exit."""
-
-    def __init__(self, settings: Settings, env: dict[str, str], log_dir: Path) -> None:
-        self.settings = settings
-        self.env = env
-        self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *argv: str) -> None:
-        """Start ``python -m <argv>`` with its output in ``<log_dir>/<name>.log``."""
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", *argv], env=self.env, stdout=log, stderr=log
-            )
-
-    def wait_ready(self, name: str, url: str, timeout: float = 120.0) -> None:
-        """Until ``url`` answers 200 (the service's health or readiness endpoint)."""
-        deadline = time.monotonic() + timeout
-        while not _ok(url):
-            if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not become ready; see {self.log_dir}/{name}.log")
-            time.sleep(0.1)
-
-    def __enter__(self) -> _Services:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-def _ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return int(r.status) == 200
-    except OSError:
-        return False
-
-
 def chain(args: argparse.Namespace) -> None:
     """Fault publish -> ``open`` frame on ``/ws/alerts``, through the real services."""
     tag = uuid.uuid4().hex[:8]
@@ -499,49 +415,44 @@ def chain(args: argparse.Namespace) -> None:
             "ingest_session_expiry_s": 300,
         }
     )
-    env = _env(settings, alerts_port) | {
-        "RASD_ALERTS_SESSION_EXPIRY_S": "300",
-        "RASD_API_PORT": str(api_port),
-    }
     c = city(args.lights, args.buses, args.trucks)
     migrate(settings)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
+    api = ApiProcess(settings, log_dir / "api.log", port=api_port)
+    services = [
+        IngestProcess(settings, log_dir / "ingest.log"),
+        _alerts_process(
+            settings, log_dir / "alerts.log", alerts_port, RASD_ALERTS_SESSION_EXPIRY_S="300"
+        ),
+        api,
+    ]
     try:
-        with connect(settings, autocommit=True) as conn:
-            upsert_devices(conn, c.records())
-        with _Services(settings, env, log_dir) as services:
-            services.start("ingest", "ingest")
-            services.start("alerts", "alerts")
-            services.start("api", "api")
-            services.wait_ready("ingest", f"http://127.0.0.1:{ingest_port}/healthz")
-            services.wait_ready("alerts", f"http://127.0.0.1:{alerts_port}/healthz")
-            services.wait_ready("api", f"http://127.0.0.1:{api_port}/readyz")
-            create = ["tokens", "create", "--role", "operator", "--label", "alerts-bench"]
-            token = subprocess.run(
-                [sys.executable, "-m", "api", *create],
-                env=env,
-                capture_output=True,
-                check=True,
-                text=True,
-            ).stdout.strip()
-            published: dict[str, float] = {}
-            url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
-            _measure(
-                settings,
-                c,
-                args,
-                [_NotifyHop(settings, published), _WebSocketHop(url, published)],
-            )
+        register_devices(settings, *c.records())
+        # Started together, then waited for, as on a host that boots them all.
+        for service in services:
+            service.start(wait_healthy=False)
+        for service in services:
+            wait_until(service.healthy, timeout=120, what=f"{service.module} /healthz")
+        wait_until(api.ready, timeout=120, what="api /readyz")
+        token = cli_token(settings, "operator", "alerts-bench")
+        published: dict[str, float] = {}
+        url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+        _measure(
+            settings,
+            c,
+            args,
+            [_NotifyHop(settings, published), _WebSocketHop(url, published)],
+        )
     finally:
-        with connect(settings, autocommit=True) as conn:
-            drop_schema(conn, settings.database_schema)
+        stop_all(services)
+        drop_schema(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m alerts.bench",
+        prog="python -m bench.alerts",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

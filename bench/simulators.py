@@ -1,4 +1,4 @@
-"""``python -m simulators.bench``: how fast the generator feeds Mosquitto at QoS 1.
+"""``python -m bench.simulators``: how fast the generator feeds Mosquitto at QoS 1.
 
 Measures, for a few seconds each: the generation rate alone (JSON lines to /dev/null), then
 publishing at QoS 1 (every PUBACK awaited) with 1 and 2 processes, each simulating its shard
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import IO, Final
 
+from bench.harness import BenchmarkError
 from simulators.clock import parse_start
 from simulators.engine import Engine, Shard
 from simulators.errors import SimulatorError
@@ -101,7 +102,7 @@ def publish(job: Job, barrier: Barrier | None = None) -> tuple[int, float]:
         publisher.flush()
         elapsed = time.monotonic() - began
         if publisher.acked != count:
-            raise SimulatorError(f"{count - publisher.acked} messages not acknowledged")
+            raise BenchmarkError(f"{count - publisher.acked} messages not acknowledged")
     return count, elapsed
 
 
@@ -142,12 +143,12 @@ def publish_parallel(job: Job, processes: int) -> tuple[int, float]:
     for worker in workers:
         worker.join()
         if worker.exitcode != 0:
-            raise SimulatorError(f"benchmark process exited with {worker.exitcode}")
+            raise BenchmarkError(f"benchmark process exited with {worker.exitcode}")
     return sum(n for n, _ in outcomes), max(t for _, t in outcomes)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulators.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.simulators", description=__doc__)
     parser.add_argument("--scenario", default="city")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="generation before timing")
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
                 file=out,
                 flush=True,
             )
-    except SimulatorError as exc:
+    except (SimulatorError, BenchmarkError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

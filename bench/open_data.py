@@ -1,4 +1,4 @@
-"""``python -m api.open_data.bench``: latency of the open-data feeds over a year of data.
+"""``python -m bench.open_data``: latency of the open-data feeds over a year of data.
 
 In a fresh schema of the ``RASD_*`` database (dropped afterwards unless ``--keep``), it
 generates, with server-side ``generate_series`` (seconds, not hours of simulation):
@@ -38,15 +38,15 @@ import psycopg
 
 from api.open_data.feeds import BY_NAME, MAX_TRIP, STOP_KMH, TERMINUS_M
 from api.open_data.shaping import DayRange, csv_text, shape_rows
+from bench import seed_data
 from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.settings import Settings
-from telemetry.storage import bench_data
 from telemetry.storage import open_data as store
-from telemetry.storage.alerts import drop_schema
 from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.energy import group_energy
 from telemetry.storage.maintenance import ensure_partitions
+from tests.support.database import drop_schema
 
 TZ: Final = "Africa/Casablanca"
 DISTRICTS: Final = ("medina", "gueliz", "menara", "annakhil", "sidi-youssef-ben-ali", "mechouar")
@@ -77,8 +77,7 @@ def bench_schema(base: Settings, keep: bool) -> Iterator[Settings]:
         yield settings
     finally:
         if not keep:
-            with psycopg.connect(conninfo(base), autocommit=True) as conn:
-                drop_schema(conn, settings.database_schema)
+            drop_schema(settings)
 
 
 def _local(day: date, zone: ZoneInfo) -> datetime:
@@ -96,15 +95,15 @@ def generate(settings: Settings, first: date, days: int) -> date:
             for table in ("vehicle_positions", "light_energy", "light_faults"):
                 ensure_partitions(conn, table, lo - timedelta(days=1), hi + timedelta(days=2))
         steps = itertools.chain(
-            bench_data.seed_open_data_registry(conn, DISTRICTS),
-            bench_data.seed_open_data_year(conn, DISTRICTS, SERVICES, first, days, start, end),
-            bench_data.seed_open_data_raw_day(conn, lo, hi, lo + timedelta(hours=21)),
+            seed_data.seed_open_data_registry(conn, DISTRICTS),
+            seed_data.seed_open_data_year(conn, DISTRICTS, SERVICES, first, days, start, end),
+            seed_data.seed_open_data_raw_day(conn, lo, hi, lo + timedelta(hours=21)),
         )
         t0 = time.perf_counter()
         for step in steps:
             print(f"  {step.label:<40} {step.rows:>10,} rows {time.perf_counter() - t0:6.1f} s")
             t0 = time.perf_counter()
-        bench_data.analyze(
+        seed_data.analyze(
             conn,
             (
                 "devices",
@@ -274,7 +273,7 @@ async def measure(settings: Settings, first: date, days: int, raw: date, repeat:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m api.open_data.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.open_data", description=__doc__)
     parser.add_argument("--days", type=int, default=365, help="days of generated history")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per feed")
     parser.add_argument("--keep", action="store_true", help="keep the bench schema")

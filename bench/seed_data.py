@@ -1,6 +1,7 @@
 """Synthetic city data for the benchmarks: seeding, counting and analysing a throwaway schema.
 
-Only the ``python -m ... bench`` modules call this; never run it against a live schema.
+Only the benchmarks (``python -m bench.<name>``) call this; never run it against a live schema.
+It lives here, not in ``telemetry.storage``: the shipped product never seeds a fake city.
 """
 
 from __future__ import annotations
