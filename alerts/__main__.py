@@ -19,7 +19,7 @@ from telemetry.db import connect
 from telemetry.errors import TelemetryError
 from telemetry.logs import configure_logging
 from telemetry.settings import Settings
-from telemetry.storage.assets import import_network
+from telemetry.storage.reference import import_network
 
 
 def _parser() -> argparse.ArgumentParser:

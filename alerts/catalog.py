@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from alerts.effects import Subject
-from alerts.geometry import LatLon, Polyline
-from telemetry.storage.assets import Asset, CollectionRound
+from telemetry.geometry import LatLon, Polyline
+from telemetry.reference_data import Asset, CollectionRound
 from telemetry.topics import Fleet
 
 

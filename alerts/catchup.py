@@ -31,8 +31,9 @@ from alerts.observations import from_row
 from alerts.partition import Partition, partition_key
 from alerts.rules.outage import CIRCUIT_OUTAGE, DISTRICT_OUTAGE
 from alerts.store import Applied, apply, utc
-from telemetry.storage.alerts import Alert, load_checkpoint, unresolved_alerts, unresolved_members
-from telemetry.storage.assets import last_heard, stored_readings
+from telemetry.alert_records import Alert
+from telemetry.storage.alerts import load_checkpoint, unresolved_alerts, unresolved_members
+from telemetry.storage.reference import last_heard, stored_readings
 
 log = structlog.get_logger("alerts.catchup")
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from alerts.catalog import Catalog
 from alerts.config import Thresholds
 from alerts.effects import AlertKey, Effect
-from alerts.geometry import haversine_m
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Energy, Fault, NullFix, Observation, Position
 from alerts.rules.collection import CollectionRule
@@ -31,8 +30,9 @@ from alerts.rules.route import RouteRule
 from alerts.rules.silence import SilentLightRule, VehicleOfflineRule
 from alerts.rules.speeding import SpeedingRule
 from alerts.rules.tracker import TrackerRule
-from telemetry.storage.alerts import Alert, AlertMember
-from telemetry.storage.assets import LastHeard
+from telemetry.alert_records import Alert, AlertMember
+from telemetry.geometry import haversine_m
+from telemetry.reference_data import LastHeard
 from telemetry.topics import Fleet
 
 

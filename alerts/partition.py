@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from telemetry.storage.assets import Asset
+from telemetry.reference_data import Asset
 from telemetry.topics import Fleet
 
 

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerts.errors import RoutesImportError
-from telemetry.storage.assets import (
+from telemetry.reference_data import (
     BusStop,
     CollectionPoint,
     CollectionRound,
@@ -146,12 +146,12 @@ class RoutesFile(_Strict):
         """The rounds as stored."""
         return [
             CollectionRound(
-                r.round,
-                r.shift_start,
-                r.shift_end,
-                r.timezone,
-                tuple(
-                    CollectionPoint(i, p.lat, p.lon, p.radius_m, p.label)
+                round=r.round,
+                shift_start=r.shift_start,
+                shift_end=r.shift_end,
+                timezone=r.timezone,
+                points=tuple(
+                    CollectionPoint(seq=i, lat=p.lat, lon=p.lon, radius_m=p.radius_m, label=p.label)
                     for i, p in enumerate(r.points)
                 ),
             )
@@ -163,10 +163,18 @@ class RoutesFile(_Strict):
         return Network(
             shapes=self.routes,
             rounds=self.collection_rounds(),
-            stops=[BusStop(s.stop_id, s.name, s.lat, s.lon) for s in self.stops],
+            stops=[
+                BusStop(stop_id=s.stop_id, name=s.name, lat=s.lat, lon=s.lon) for s in self.stops
+            ],
             line_stops=self.line_stops,
             schedules=[
-                LineSchedule(s.route, s.start_local, s.end_local, s.headway_s, s.timezone)
+                LineSchedule(
+                    route=s.route,
+                    start_local=s.start_local,
+                    end_local=s.end_local,
+                    headway_s=s.headway_s,
+                    timezone=s.timezone,
+                )
                 for s in self.schedules
             ],
         )

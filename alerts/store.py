@@ -27,8 +27,8 @@ from alerts.effects import (
     Merge,
     Raise,
 )
+from telemetry.alert_records import NewAlert, NewMember
 from telemetry.storage import alerts as alert_store
-from telemetry.storage.alerts import NewAlert, NewMember
 
 
 def utc(t: float) -> datetime:
@@ -38,10 +38,10 @@ def utc(t: float) -> datetime:
 
 def _member(m: Member) -> NewMember:
     return NewMember(
-        m.device_id,
-        m.circuit,
-        utc(m.since),
-        None if m.recovered_at is None else utc(m.recovered_at),
+        device_id=m.device_id,
+        circuit=m.circuit,
+        since=utc(m.since),
+        recovered_at=None if m.recovered_at is None else utc(m.recovered_at),
     )
 
 

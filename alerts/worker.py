@@ -34,7 +34,7 @@ from telemetry.decoding import Limits, MessageDecoder
 from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
 from telemetry.storage.alerts import escalate_due, unresolved_keys
-from telemetry.storage.assets import (
+from telemetry.storage.reference import (
     assets_changed_since,
     collection_rounds,
     registered_ids,

@@ -8,7 +8,7 @@ from typing import Any
 from api.auth import Principal
 from api.schemas import AlertOut
 from telemetry.alert_events import AlertState
-from telemetry.storage.alerts import Alert
+from telemetry.alert_records import Alert
 
 UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 _OUT_FIELDS = frozenset(AlertOut.model_fields)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from simulators.geometry import LatLon, haversine_m, point_in_polygon
+from telemetry.geometry import LatLon, haversine_m, point_in_polygon
 
 CENTRE: Final[LatLon] = (31.62583, -7.98944)  # Jemaa el-Fnaa [S]
 BBOX_CITY: Final = (31.56, 31.72, -8.10, -7.90)  # south, north, west, east [D/A]

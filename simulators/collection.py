@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Final
 
 from simulators.city import BBOX_CITY, DISTRICT_BY_NAME, District, in_medina
-from simulators.geometry import LatLon, haversine_m, offset
 from simulators.seeds import py_rng
+from telemetry.geometry import LatLon, haversine_m, offset
 
 
 class TruckKind(StrEnum):

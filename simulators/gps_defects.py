@@ -13,9 +13,9 @@ import random
 from typing import Final, NamedTuple
 
 from simulators.city import Area, area_of
-from simulators.geometry import offset
 from simulators.motion import State
 from simulators.scenario import DefectConfig, GpsConfig
+from telemetry.geometry import offset
 
 # Defect labels carried by messages (never in payloads).
 MULTIPATH: Final = "multipath"

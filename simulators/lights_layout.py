@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simulators.city import BBOX_CITY, DISTRICTS, MEDINA_WALLS, District
-from simulators.geometry import metres_per_degree
 from simulators.seeds import np_rng
+from telemetry.geometry import metres_per_degree
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

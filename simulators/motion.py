@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from simulators.geometry import Polyline, haversine_m
+from simulators.paths import TravelPath
+from telemetry.geometry import haversine_m
 
 
 @dataclass(slots=True)
@@ -16,7 +17,7 @@ class Leg:
 
     t0: float
     t1: float
-    path: Polyline | None
+    path: TravelPath | None
     d0: float
     d1: float
     lat: float
@@ -24,7 +25,7 @@ class Leg:
     parked: bool = False  # ignition off (out of service), not just stopped
 
 
-def drive(t0: float, path: Polyline, d0: float, d1: float, speed_kmh: float) -> Leg:
+def drive(t0: float, path: TravelPath, d0: float, d1: float, speed_kmh: float) -> Leg:
     """A leg driving ``path`` from ``d0`` to ``d1`` at a constant speed."""
     seconds = abs(d1 - d0) / (speed_kmh / 3.6)
     return Leg(t0, t0 + seconds, path, d0, d1, 0.0, 0.0)
@@ -36,7 +37,7 @@ def drive_to(
     """A straight leg between two points (trucks between collection points)."""
     if haversine_m(*origin, *target) < 1.0:
         return stay(t0, 1.0, *target)
-    path = Polyline([origin, target])
+    path = TravelPath([origin, target])
     return drive(t0, path, 0.0, path.length, speed_kmh)
 
 

@@ -16,9 +16,9 @@ from simulators.buses import round_trip_s
 from simulators.clock import CASABLANCA
 from simulators.collection import COLLECTING
 from simulators.devices import CityDevices
-from simulators.geometry import LatLon
 from simulators.routes import LINE_DEFINITIONS, LINES, Line
 from simulators.scenario import Scenario
+from telemetry.geometry import LatLon
 
 #: Radius around a round point within which a stopped truck counts as having collected it:
 #: stationary GPS error is at most ~25 m even in the Médina (drift 15 m, noise sigma 5 m).

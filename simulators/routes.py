@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from simulators.city import PLACES, Area, area_of
-from simulators.geometry import LatLon, Polyline
+from simulators.paths import TravelPath
+from telemetry.geometry import LatLon
 
 Waypoint = str | LatLon  # a named stop, or an unnamed shape point
 
@@ -144,7 +145,7 @@ class Line:
     kind: str
     terminus_a: str
     terminus_b: str
-    shape: Polyline
+    shape: TravelPath
     stop_distances: tuple[float, ...]
     section_speed: tuple[tuple[float, float], ...]  # (mean, sd) km/h per stop-to-stop section
 
@@ -159,7 +160,7 @@ def _point(waypoint: Waypoint) -> LatLon:
 
 
 def _build(line_id: str, kind: str, waypoints: tuple[Waypoint, ...]) -> Line:
-    shape = Polyline([_point(w) for w in waypoints])
+    shape = TravelPath([_point(w) for w in waypoints])
     named = [shape.cumulative[i] for i, w in enumerate(waypoints) if isinstance(w, str)]
     stops: list[float] = [named[0]]
     for a, b in itertools.pairwise(named):

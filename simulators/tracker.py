@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import random
 
-from simulators.geometry import offset
 from simulators.gps_defects import COVERAGE_GAP, Receiver, Uplink
 from simulators.messages import Message, defect_label
 from simulators.motion import Itinerary, Leg, State
 from simulators.scenario import Scenario
 from simulators.seeds import py_rng
+from telemetry.geometry import offset
 
 
 def poisson(rng: random.Random, mean: float) -> int:

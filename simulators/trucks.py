@@ -9,13 +9,13 @@ import math
 from simulators.city import DEPOTS, LANDFILL, TRANSFER_STATION, Area, area_of
 from simulators.clock import is_ramadan, local_midnight
 from simulators.collection import Round, TruckKind
-from simulators.geometry import LatLon, haversine_m
 from simulators.gps_defects import COVERAGE_GAP, OUT_OF_ORDER
 from simulators.messages import Message, defect_label, position_json
 from simulators.motion import Leg, drive_to, stay
 from simulators.scenario import Scenario
 from simulators.timestamps import epoch_ms
 from simulators.tracker import Tracker
+from telemetry.geometry import LatLon, haversine_m
 
 _HOUR = 3600.0
 

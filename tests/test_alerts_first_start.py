@@ -21,13 +21,13 @@ from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.solar import elevation_deg
 from telemetry.storage import alerts as alert_store
-from telemetry.storage.assets import assets_changed_since, registered_ids
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.maintenance import ensure_partitions
 from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.reference import assets_changed_since, registered_ids
 from telemetry.topics import Fleet
+from tests.support.alerts import EVENING, Outcome, engine, light, stored_alerts
 from tests.support.database import open_db
-from tests.test_alerts_support import EVENING, Outcome, engine, light, stored_alerts
 
 DEPOT = (31.668, -8.040)
 HOUR = 3600.0

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.config import load_thresholds
-from alerts.geometry import Polyline, haversine_m
 from simulators.clock import parse_start
 from simulators.devices import build_devices
 from simulators.engine import Engine as SimEngine
@@ -25,10 +24,11 @@ from simulators.messages import Message
 from simulators.network import network_file
 from simulators.routes import LINES
 from simulators.scenario import Scenario
+from telemetry.geometry import Polyline, haversine_m
 from telemetry.settings import Settings
 from telemetry.solar import elevation_deg
-from tests.test_alerts_support import Outcome, ScenarioDriver
-from tests.test_simulators_support import elements, ts_seconds
+from tests.support.alerts import Outcome, ScenarioDriver
+from tests.support.simulation import elements, ts_seconds
 
 THRESHOLDS = load_thresholds()
 LIGHTS = THRESHOLDS.lights

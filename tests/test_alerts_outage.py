@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from alerts.effects import AlertKey, Effect, Join, Leave, Raise
 from alerts.engine import Engine
 from alerts.observations import Fault
-from telemetry.storage.assets import Asset
-from tests.test_alerts_support import EVENING, brief, engine, kinds_raised, light, only, run
+from telemetry.reference_data import Asset
+from tests.support.alerts import EVENING, brief, engine, kinds_raised, light, only, run
 
 OUTAGE_KINDS = {"supplyLoss", "circuit_outage", "district_outage"}
 

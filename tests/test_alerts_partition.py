@@ -14,15 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.partition import Partition, owner, partition_key
+from telemetry.reference_data import Asset
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
-from telemetry.storage.assets import Asset
 from telemetry.storage.devices import upsert_devices
 from telemetry.topics import Fleet
+from tests.support.alerts import thresholds_file
+from tests.support.alerts_process import AlertsProcess
 from tests.support.database import open_db
 from tests.support.publisher import Publisher
 from tests.support.waiting import wait_until
-from tests.test_alerts_support import AlertsProcess, thresholds_file
 
 DISTRICTS = ["medina", "gueliz", "menara", "annakhil", "sidi_youssef_ben_ali"]
 
@@ -166,7 +167,16 @@ def test_two_workers_split_the_devices_and_still_group_circuits(
             for r in records
             if Partition(i, 2).owns(
                 r.device_id,
-                Asset(r.device_id, r.fleet, None, r.district, r.circuit, None, None, None),
+                Asset(
+                    device_id=r.device_id,
+                    fleet=r.fleet,
+                    route=None,
+                    district=r.district,
+                    circuit=r.circuit,
+                    rated_w=None,
+                    lat=None,
+                    lon=None,
+                ),
             )
         )
         for i in (0, 1)

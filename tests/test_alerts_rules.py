@@ -9,15 +9,15 @@ from hypothesis import strategies as st
 
 from alerts.config import ServiceHours
 from alerts.effects import Clear, Detail, Raise
-from alerts.geometry import Polyline
 from alerts.observations import Energy, Fault, NullFix, Position
 from alerts.rules.energy import KIND, expected_power_w, power_off_share
 from alerts.rules.silence import in_hours
 from alerts.rules.tracker import impossible_jump
 from telemetry.alert_events import Severity
-from telemetry.storage.assets import CollectionPoint, CollectionRound
+from telemetry.geometry import Polyline
+from telemetry.reference_data import CollectionPoint, CollectionRound
 from telemetry.topics import Fleet
-from tests.test_alerts_support import (
+from tests.support.alerts import (
     EVENING,
     NOON,
     brief,
@@ -419,11 +419,17 @@ def test_impossible_jump_is_far_and_fast(distance: float, seconds: float) -> Non
 
 def test_missed_collection_points_after_the_shift() -> None:
     points = (
-        CollectionPoint(0, 31.630, -8.000, 40.0, "Bab A"),
-        CollectionPoint(1, 31.632, -8.002, 40.0, "Bab B"),
-        CollectionPoint(2, 31.634, -8.004, 40.0, "Bab C"),
+        CollectionPoint(seq=0, lat=31.630, lon=-8.000, radius_m=40.0, label="Bab A"),
+        CollectionPoint(seq=1, lat=31.632, lon=-8.002, radius_m=40.0, label="Bab B"),
+        CollectionPoint(seq=2, lat=31.634, lon=-8.004, radius_m=40.0, label="Bab C"),
     )
-    round_ = CollectionRound("R-1", time(21, 0), time(4, 0), "Africa/Casablanca", points)
+    round_ = CollectionRound(
+        round="R-1",
+        shift_start=time(21, 0),
+        shift_end=time(4, 0),
+        timezone="Africa/Casablanca",
+        points=points,
+    )
     eng = engine(vehicle("T-1", Fleet.TRUCK), rounds={"T-1": round_})
     shift_start = datetime(2025, 12, 19, 20, 0, tzinfo=UTC).timestamp()  # 21:00 local
     shift_end = shift_start + 7 * 3600
@@ -447,8 +453,14 @@ def test_missed_collection_points_after_the_shift() -> None:
 
 
 def test_no_verdict_on_a_shift_seen_only_in_part() -> None:
-    points = (CollectionPoint(0, 31.630, -8.000),)
-    round_ = CollectionRound("R-1", time(21, 0), time(4, 0), "Africa/Casablanca", points)
+    points = (CollectionPoint(seq=0, lat=31.630, lon=-8.000),)
+    round_ = CollectionRound(
+        round="R-1",
+        shift_start=time(21, 0),
+        shift_end=time(4, 0),
+        timezone="Africa/Casablanca",
+        points=points,
+    )
     eng = engine(vehicle("T-1", Fleet.TRUCK), rounds={"T-1": round_})
     shift_start = datetime(2025, 12, 19, 20, 0, tzinfo=UTC).timestamp()
     eng.begin(shift_start + 3600)  # restarted an hour into the shift with nothing older

@@ -20,8 +20,8 @@ from simulators.engine import Engine as SimEngine
 from simulators.messages import Message
 from simulators.scenario import Scenario
 from telemetry.settings import Settings
-from tests.test_alerts_support import SIM_PREFIX as PREFIX
-from tests.test_alerts_support import Outcome, ScenarioDriver, stored_alerts
+from tests.support.alerts import SIM_PREFIX as PREFIX
+from tests.support.alerts import Outcome, ScenarioDriver, stored_alerts
 
 BUS_LINES = ["A", "11", "19"]
 START = "2025-12-19T19:00:00+01:00"  # after dusk, buses in service, trucks at their depots

@@ -13,21 +13,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from telemetry.alert_events import AlertEvent, AlertEventType, alert_channel, parse_event
+from telemetry.alert_events import AlertEvent, AlertEventType, parse_event
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage import alerts as store
-from telemetry.storage.assets import collection_rounds, route_shapes
 from telemetry.storage.devices import upsert_devices
+from telemetry.storage.reference import collection_rounds, route_shapes
 from telemetry.topics import Fleet
+from tests.support.alerts import thresholds_file
+from tests.support.alerts_process import AlertsProcess
 from tests.support.database import count, open_db
 from tests.support.env import settings_env
 from tests.support.ingest_process import IngestProcess
 from tests.support.publisher import Publisher
 from tests.support.waiting import wait_until
-from tests.test_alerts_support import AlertsProcess, thresholds_file
 
 pytestmark = pytest.mark.services
 
@@ -93,8 +93,7 @@ def start_alerts(tmp_path: Path) -> Iterator[Callable[..., AlertsProcess]]:
 def listener(migrated: Settings) -> Iterator[psycopg.Connection]:
     """LISTEN on the schema's alerts channel."""
     with open_db(migrated) as conn:
-        channel = alert_channel(migrated.database_schema)
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        store.listen(conn, migrated.database_schema)
         yield conn
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from telemetry.alert_events import (
     AlertEvent,
@@ -17,15 +16,10 @@ from telemetry.alert_events import (
     alert_channel,
     parse_event,
 )
+from telemetry.alert_records import NewAlert, NewMember
 from telemetry.settings import Settings
 from telemetry.storage import alerts as store
-from telemetry.storage.alerts import (
-    AlertFilter,
-    AlertNotFoundError,
-    AlertStateError,
-    NewAlert,
-    NewMember,
-)
+from telemetry.storage.alerts import AlertFilter, AlertNotFoundError, AlertStateError
 from telemetry.topics import Fleet
 from tests.support.database import open_db
 
@@ -52,9 +46,7 @@ def _lamp(asset_key: str = "L-MED-00042", at: datetime = T0, **extra: object) ->
 def listener(migrated: Settings) -> Iterator[psycopg.Connection]:
     """A connection listening on the schema's alerts channel."""
     with open_db(migrated) as conn:
-        conn.execute(
-            sql.SQL("LISTEN {}").format(sql.Identifier(alert_channel(migrated.database_schema)))
-        )
+        store.listen(conn, migrated.database_schema)
         yield conn
 
 
@@ -181,7 +173,7 @@ def test_grouping_members_and_merge(db: psycopg.Connection) -> None:
             kind="circuit_outage",
             device_id=None,
             circuit="C-1",
-            members=[NewMember(f"L-{i}", "C-1", T0) for i in range(1, 4)],
+            members=[NewMember(device_id=f"L-{i}", circuit="C-1", since=T0) for i in range(1, 4)],
         ),
     )
     assert single is not None
@@ -191,7 +183,9 @@ def test_grouping_members_and_merge(db: psycopg.Connection) -> None:
     assert merged is not None
     assert merged.resolution == "grouped"
     assert merged.grouped_into == group.alert_id
-    grown = store.add_members(db, "circuit:C-1", "circuit_outage", [NewMember("L-9", "C-1", T0)])
+    grown = store.add_members(
+        db, "circuit:C-1", "circuit_outage", [NewMember(device_id="L-9", circuit="C-1", since=T0)]
+    )
     assert grown is not None
     assert grown.device_count == 4
     store.members_recovered(
@@ -208,7 +202,9 @@ def test_grouping_members_and_merge(db: psycopg.Connection) -> None:
         "L-9": None,
     }
     # A light failing again is listed as failing again.
-    store.add_members(db, "circuit:C-1", "circuit_outage", [NewMember("L-1", "C-1", T0)])
+    store.add_members(
+        db, "circuit:C-1", "circuit_outage", [NewMember(device_id="L-1", circuit="C-1", since=T0)]
+    )
     assert {
         m.device_id for m in store.alert_members(db, group.alert_id) if m.recovered_at is None
     } == {

@@ -14,11 +14,11 @@ import pytest
 
 from api.auth import Role
 from telemetry.alert_events import Severity
+from telemetry.alert_records import Alert, NewAlert
 from telemetry.settings import Settings
-from telemetry.storage.alerts import Alert, NewAlert, open_alert
+from telemetry.storage.alerts import open_alert
 from telemetry.topics import Fleet
-from tests.support.database import open_db
-from tests.test_api_support import (
+from tests.support.api_server import (
     ApiServer,
     api_server,
     closed_with,
@@ -26,6 +26,7 @@ from tests.test_api_support import (
     now_utc,
     ws_connect,
 )
+from tests.support.database import open_db
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from simulators.gps_defects import (
 from telemetry.contract import REPORT_MODEL
 from telemetry.decoding import Limits, MessageDecoder
 from telemetry.topics import Channel
-from tests.test_simulators_support import (
+from tests.support.simulation import (
     PREFIX,
     elements,
     received_at,

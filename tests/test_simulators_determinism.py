@@ -13,7 +13,7 @@ from simulators.clock import parse_start
 from simulators.engine import Engine
 from simulators.messages import Message
 from simulators.scenario import load_scenario
-from tests.test_simulators_support import run, small_scenario
+from tests.support.simulation import run, small_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from simulators.light_fault_process import YEAR_S
 from simulators.lights_layout import LED
 from simulators.messages import Message
 from telemetry.solar import elevation_deg
-from tests.test_simulators_support import channel, elements, run, small_scenario, ts_seconds
+from tests.support.simulation import channel, elements, run, small_scenario, ts_seconds
 
 NO_FAULTS = {"fault_rate_multiplier": 0.0}
 EVENING = "2025-12-19T17:00:00+01:00"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.geometry import Polyline
 from simulators.motion import Itinerary, Leg, drive, stay
+from simulators.paths import TravelPath
 
-PATH = Polyline([(31.60, -8.00), (31.62, -8.00), (31.62, -7.98)])  # ~4 km
+PATH = TravelPath([(31.60, -8.00), (31.62, -8.00), (31.62, -7.98)])  # ~4 km
 RACE_KMH = 95.0
 
 # One planned step: drive to a share of the path at a speed, or stand (parked or not).

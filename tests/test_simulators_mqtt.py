@@ -174,9 +174,10 @@ def test_replaying_the_shipped_recording_stores_the_expected_rows(
     result = _simulators(migrated, "replay", str(RECORDING), "--fast", "--connections", "2")
     assert b"replayed" in result.stderr
     documented = expected()
-    counts: Callable[[], dict[str, int]] = lambda: {  # noqa: E731
-        table: count(migrated, table) for table in documented["counts"]
-    }
+
+    def counts() -> dict[str, int]:
+        return {table: count(migrated, table) for table in documented["counts"]}
+
     wait_until(
         lambda: _received(ingest) >= documented["messages"] and counts() == documented["counts"],
         timeout=60,

@@ -12,7 +12,6 @@ import pytest
 
 from alerts.__main__ import main as alerts_main
 from alerts.errors import RoutesImportError
-from alerts.geometry import haversine_m
 from alerts.routes_file import RoutesFile, parse_routes
 from alerts.rules.collection import shift_containing
 from simulators.cli import main as simulators_main
@@ -23,11 +22,10 @@ from simulators.messages import Message
 from simulators.network import network_file
 from simulators.routes import LINES
 from simulators.scenario import Scenario
+from telemetry.geometry import haversine_m
+from telemetry.reference_data import BusStop, LineSchedule, Network
 from telemetry.settings import Settings
-from telemetry.storage.assets import (
-    BusStop,
-    LineSchedule,
-    Network,
+from telemetry.storage.reference import (
     bus_stops,
     collection_rounds,
     import_network,
@@ -37,7 +35,7 @@ from telemetry.storage.assets import (
 )
 from tests.support.database import open_db
 from tests.support.env import settings_env
-from tests.test_simulators_support import elements, run, small_scenario, ts_seconds
+from tests.support.simulation import elements, run, small_scenario, ts_seconds
 
 NIGHT = "2025-12-19T20:00:00+01:00"
 STOPPED_KMH = 5.0  # alerts thresholds: collection_stop_kmh
@@ -149,7 +147,7 @@ def test_network_file_problems_are_all_reported_and_nothing_is_imported(
                 conn,
                 Network(
                     shapes={"A": [(31.6, -8.0), (31.61, -8.01)]},
-                    stops=[BusStop("s1", "One", 31.6, -8.0)],
+                    stops=[BusStop(stop_id="s1", name="One", lat=31.6, lon=-8.0)],
                     line_stops={"A": ["s1", "s9"]},
                 ),
             )

@@ -15,7 +15,7 @@ from simulators.cli import main
 from simulators.record import read_recording
 from simulators.replay import retopic, shift_payload, span, time_offset
 from telemetry.registry import parse_devices_csv
-from tests.test_simulators_support import decode_outcome
+from tests.support.simulation import decode_outcome
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 RECORDING = RECORDINGS / "smoke.jsonl.gz"

@@ -22,16 +22,16 @@ from simulators.devices import build_devices, registry_records
 from simulators.engine import Engine
 from simulators.errors import RecordingError, ScenarioError
 from simulators.events import resolve_at
-from simulators.geometry import point_in_polygon
 from simulators.record import Header, Recorded, RecordingWriter, read_recording
 from simulators.replay import retopic, shift_payload, time_offset
 from simulators.routes import LINES, allocate_buses
 from simulators.scenario import load_scenario, parse_scenario, shipped_scenarios
 from simulators.timestamps import rfc3339_offset, rfc3339_utc, shift_rfc3339
+from telemetry.geometry import point_in_polygon
 from telemetry.registry import parse_devices_csv, render_devices_csv
 from telemetry.solar import elevation_deg, sunrise_sunset
 from telemetry.topics import Fleet
-from tests.test_simulators_support import small_scenario
+from tests.support.simulation import small_scenario
 
 JEMAA = (31.62583, -7.98944)
 

@@ -13,11 +13,11 @@ from simulators.city import DEPOTS, LANDFILL, TRANSFER_STATION
 from simulators.clock import local_seconds_of_day, parse_start
 from simulators.collection import TruckKind
 from simulators.engine import Engine
-from simulators.geometry import haversine_m
 from simulators.messages import Message
 from simulators.routes import LINES
 from telemetry.decoding import Limits, MessageDecoder
-from tests.test_simulators_support import (
+from telemetry.geometry import Polyline, haversine_m
+from tests.support.simulation import (
     PREFIX,
     elements,
     received_at,
@@ -46,13 +46,14 @@ def test_buses_stay_near_their_routes() -> None:
         buses={"count": 25, "lines": ALL_LINES}, trucks={"count": 0}, lights={"count": 0}
     )
     _, messages = run(scenario, start=DAYTIME, duration=3600.0)
+    shapes = {name: Polyline(line.shape.points) for name, line in LINES.items()}
     checked = 0
     for message in messages:
         if message.defect and {"multipath", "null_island"} & set(message.defect.split(",")):
             continue
         body = json.loads(message.payload)
         # Médina noise is sigma 10 m per axis; drift at a stop adds up to 15 m.
-        assert LINES[body["route"]].shape.distance_to(body["lat"], body["lon"]) < 80, body
+        assert shapes[body["route"]].distance_m(body["lat"], body["lon"]) < 80, body
         checked += 1
     assert checked > 3000
 

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from alerts.catalog import Catalog
 from alerts.config import VehicleThresholds
 from alerts.effects import AlertKey, Detail
-from alerts.geometry import haversine_m
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Position
-from telemetry.storage.assets import Asset, CollectionRound
+from telemetry.geometry import haversine_m
+from telemetry.reference_data import Asset, CollectionRound
 from telemetry.topics import Fleet
 
 KIND = "missed_collection"

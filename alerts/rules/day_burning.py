@@ -6,8 +6,8 @@ from alerts.config import LightThresholds
 from alerts.effects import AlertKey, Subject
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Energy
+from telemetry.reference_data import Asset
 from telemetry.solar import elevation_deg
-from telemetry.storage.assets import Asset
 from telemetry.topics import Fleet
 
 KIND = "day_burning"

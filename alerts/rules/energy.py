@@ -7,7 +7,7 @@ from alerts.effects import AlertKey, Subject
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Energy, iso
 from alerts.rules.day_burning import lamp_lit
-from telemetry.storage.assets import Asset
+from telemetry.reference_data import Asset
 from telemetry.topics import Fleet
 
 KIND = "energy_anomaly"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from alerts.catalog import Catalog
 from alerts.config import VehicleThresholds
 from alerts.effects import AlertKey
-from alerts.geometry import haversine_m
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Position, iso
-from telemetry.storage.assets import Asset
+from telemetry.geometry import haversine_m
+from telemetry.reference_data import Asset
 from telemetry.topics import Fleet
 
 KIND = "idle"

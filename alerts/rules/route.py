@@ -8,7 +8,7 @@ from alerts.config import VehicleThresholds
 from alerts.effects import AlertKey
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Position, iso
-from telemetry.storage.assets import Asset
+from telemetry.reference_data import Asset
 from telemetry.topics import Fleet
 
 KIND = "route_deviation"

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from alerts.catalog import Catalog
 from alerts.config import LightThresholds, ServiceHours, VehicleThresholds
 from alerts.effects import AlertKey
-from alerts.geometry import haversine_m
 from alerts.lifecycle import Lifecycle
 from alerts.observations import Position, iso
+from telemetry.geometry import haversine_m
 from telemetry.topics import Fleet
 
 SILENT_LIGHT = "silent_light"

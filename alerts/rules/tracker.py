@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from alerts.catalog import Catalog
 from alerts.config import VehicleThresholds
 from alerts.effects import AlertKey
-from alerts.geometry import haversine_m
 from alerts.lifecycle import Lifecycle
 from alerts.observations import NullFix, Position, iso
+from telemetry.geometry import haversine_m
 from telemetry.topics import Fleet
 
 KIND = "faulty_tracker"

@@ -10,14 +10,14 @@ import asyncio
 
 import psycopg
 import structlog
-from psycopg import sql
 from pydantic import ValidationError
 
 from api.alertviews import alert_json
 from api.runtime import Runtime
 from telemetry.alert_events import AlertEvent, alert_channel, parse_event
+from telemetry.alert_records import Alert
 from telemetry.db import conninfo
-from telemetry.storage.alerts import Alert, get_alert
+from telemetry.storage.alerts import get_alert, listen_statement
 
 log = structlog.get_logger("api.alerts_feed")
 
@@ -50,7 +50,7 @@ async def run_alert_feed(runtime: Runtime) -> None:
                 conninfo(settings, app="rasd-api-listen"), autocommit=True
             )
             async with conn:
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                await conn.execute(listen_statement(settings.database_schema))
                 runtime.alerts_listening.set()
                 if not first:
                     runtime.alerts.resync_all()

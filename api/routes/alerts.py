@@ -28,9 +28,9 @@ from api.schemas import (
 )
 from api.timerange import require_aware
 from telemetry.alert_events import AlertState, Severity
+from telemetry.alert_records import Alert
 from telemetry.storage.alerts import (
     MAX_PAGE,
-    Alert,
     AlertFilter,
     AlertNotFoundError,
     AlertStateError,

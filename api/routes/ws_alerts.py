@@ -20,7 +20,8 @@ from api.routes.alerts import in_thread
 from api.runtime import Runtime
 from api.wsconn import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, Sender, admit, refuse
 from api.wsstream import metered_sender, serve
-from telemetry.storage.alerts import MAX_PAGE, Alert, AlertFilter, AlertPage, list_alerts
+from telemetry.alert_records import Alert
+from telemetry.storage.alerts import MAX_PAGE, AlertFilter, AlertPage, list_alerts
 
 router = APIRouter()
 

@@ -1,8 +1,9 @@
-"""The query runner the async storage reads share: a query's rows as dataclass instances."""
+"""What the storage reads share: a query's rows as dataclass instances (async), and the
+values of an optional ``= ANY(...)`` filter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
@@ -21,3 +22,9 @@ async def fetch_all(
     async with conn.cursor(row_factory=class_row(cls)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
+
+
+def filter_values(values: Collection[str] | None) -> list[str] | None:
+    """An optional filter's parameter for ``%(x)s::text[] IS NULL OR col = ANY(%(x)s)``: the
+    values sorted (the same filter always sends the same array), or None for no filter."""
+    return sorted(values) if values is not None else None

@@ -13,22 +13,17 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import args_row
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from telemetry.alert_events import (
-    AlertEvent,
-    AlertEventType,
-    AlertState,
-    Severity,
-    alert_channel,
-)
+from telemetry.alert_events import AlertEventType, AlertState, Severity, alert_channel
+from telemetry.alert_records import Alert, AlertMember, HistoryEntry, NewAlert, NewMember, OpenCount
 from telemetry.errors import TelemetryError
 from telemetry.topics import Fleet
 
@@ -45,70 +40,6 @@ class AlertStateError(TelemetryError):
     """The lifecycle step is not allowed from the alert's current state (HTTP 409)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One row of ``alerts``."""
-
-    alert_id: int
-    kind: str
-    asset_kind: Fleet
-    asset_key: str
-    device_id: str | None
-    circuit: str | None
-    district: str | None
-    device_count: int
-    severity: Severity
-    state: AlertState
-    crew: str | None
-    assignee: str | None
-    summary: str
-    details: dict[str, Any]
-    lat: float | None
-    lon: float | None
-    opened_at: datetime
-    detected_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    assigned_at: datetime | None
-    assigned_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    resolution: str | None
-    cleared_at: datetime | None
-    grouped_into: int | None
-    sla_due_at: datetime | None
-    escalated_at: datetime | None
-    flap_count: int
-    last_flap_at: datetime | None
-    updated_at: datetime
-    escalation_level: int = 0  # escalation levels reached (0: not escalated)
-    next_escalation_at: datetime | None = None
-
-    def event(self, event: AlertEventType, at: datetime) -> AlertEvent:
-        """The NOTIFY event describing this row after ``event``."""
-        return AlertEvent(
-            alert_id=self.alert_id,
-            event=event,
-            kind=self.kind,
-            state=self.state,
-            severity=self.severity,
-            asset_kind=self.asset_kind,
-            district=self.district,
-            device_id=self.device_id,
-            devices=self.device_count,
-            crew=self.crew,
-            at=at,
-        )
-
-
-def _alert(*values: Any) -> Alert:
-    row = list(values)
-    row[2] = Fleet(row[2])
-    row[8] = Severity(row[8])
-    row[9] = AlertState(row[9])
-    return Alert(*row)
-
-
 _COLUMNS: Final = (
     "alert_id, kind, asset_kind, asset_key, device_id, circuit, district, device_count, "
     "severity, state, crew, assignee, summary, details, lat, lon, opened_at, detected_at, "
@@ -123,47 +54,6 @@ _UNRESOLVED: Final = (
     "SELECT " + _COLUMNS + " FROM alerts WHERE asset_key = %s AND kind = %s AND state <> 'resolved'"
 )
 _UNRESOLVED_LOCKED: Final = _UNRESOLVED + " FOR UPDATE"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMember:
-    """A light listed in a grouped alert."""
-
-    alert_id: int
-    device_id: str
-    circuit: str | None
-    since: datetime
-    recovered_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One step of an alert's life: who did what, when, with which note."""
-
-    history_id: int
-    alert_id: int
-    event: AlertEventType
-    at: datetime
-    actor: str
-    note: str | None
-    state: AlertState
-    severity: Severity
-    details: dict[str, Any]
-
-
-def _history(*values: Any) -> HistoryEntry:
-    h_id, a_id, event, at, actor, note, state, severity, details = values
-    return HistoryEntry(
-        h_id,
-        a_id,
-        AlertEventType(event),
-        at,
-        actor,
-        note,
-        AlertState(state),
-        Severity(severity),
-        details,
-    )
 
 
 # -- reads for the API ------------------------------------------------------------------------
@@ -266,11 +156,11 @@ def list_alerts(
     query = sql.SQL(
         "SELECT {} FROM alerts WHERE {} ORDER BY opened_at DESC, alert_id DESC LIMIT %(limit)s"
     ).format(sql.SQL(_COLUMNS), where)
-    with conn.cursor(row_factory=args_row(_alert)) as cur:
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
         rows = cur.execute(query, params).fetchall()
     more = len(rows) > limit
     items = rows[:limit]
-    return AlertPage(items, _encode_cursor(items[-1]) if more else None)
+    return AlertPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
 
 
 def count_alerts(conn: psycopg.Connection, filters: AlertFilter | None = None) -> int:
@@ -282,24 +172,13 @@ def count_alerts(conn: psycopg.Connection, filters: AlertFilter | None = None) -
     return int(row[0]) if row else 0
 
 
-@dataclass(frozen=True, slots=True)
-class OpenCount:
-    """Unresolved alerts of one district, asset kind, kind and severity (for a crew board)."""
-
-    district: str | None
-    asset_kind: Fleet
-    kind: str
-    severity: Severity
-    count: int
-
-
 def unresolved_counts(conn: psycopg.Connection) -> list[OpenCount]:
     """Unresolved alerts counted by district, asset kind, kind and severity."""
-    rows = conn.execute(
-        "SELECT district, asset_kind, kind, severity, count(*) FROM alerts "
-        "WHERE state <> 'resolved' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    ).fetchall()
-    return [OpenCount(r[0], Fleet(r[1]), r[2], Severity(r[3]), int(r[4])) for r in rows]
+    with conn.cursor(row_factory=class_row(OpenCount)) as cur:
+        return cur.execute(
+            "SELECT district, asset_kind, kind, severity, count(*) AS count FROM alerts "
+            "WHERE state <> 'resolved' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        ).fetchall()
 
 
 def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
@@ -309,7 +188,7 @@ def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
 
 def alert_members(conn: psycopg.Connection, alert_id: int) -> list[AlertMember]:
     """The lights a grouped alert lists, by device id."""
-    with conn.cursor(row_factory=args_row(AlertMember)) as cur:
+    with conn.cursor(row_factory=class_row(AlertMember)) as cur:
         return cur.execute(
             "SELECT alert_id, device_id, circuit, since, recovered_at FROM alert_members "
             "WHERE alert_id = %s ORDER BY device_id",
@@ -319,7 +198,7 @@ def alert_members(conn: psycopg.Connection, alert_id: int) -> list[AlertMember]:
 
 def alert_history(conn: psycopg.Connection, alert_id: int) -> list[HistoryEntry]:
     """Every step of one alert, oldest first."""
-    with conn.cursor(row_factory=args_row(_history)) as cur:
+    with conn.cursor(row_factory=class_row(HistoryEntry)) as cur:
         return cur.execute(
             "SELECT history_id, alert_id, event, at, actor, note, state, severity, details "
             "FROM alert_history WHERE alert_id = %s ORDER BY history_id",
@@ -369,7 +248,7 @@ def _one(
     query: LiteralString | sql.Composed,
     params: Sequence[Any] | Mapping[str, Any],
 ) -> Alert | None:
-    with conn.cursor(row_factory=args_row(_alert)) as cur:
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
         return cur.execute(query, params).fetchone()
 
 
@@ -494,39 +373,6 @@ def resolve(
 
 
 # -- operations of the alerts engine --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewMember:
-    """A light to list in a grouped alert."""
-
-    device_id: str
-    circuit: str | None
-    since: datetime
-    recovered_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewAlert:
-    """What the engine knows when a condition starts."""
-
-    kind: str
-    asset_kind: Fleet
-    asset_key: str
-    opened_at: datetime
-    severity: Severity
-    device_id: str | None = None
-    circuit: str | None = None
-    district: str | None = None
-    crew: str | None = None
-    summary: str = ""
-    details: Mapping[str, Any] = field(default_factory=dict)
-    lat: float | None = None
-    lon: float | None = None
-    sla_due_at: datetime | None = None
-    members: Sequence[NewMember] = ()
-    # When each escalation level falls due, in order; empty: one level at sla_due_at.
-    escalate_at: Sequence[datetime] = ()
 
 
 _COVERED: Final = (
@@ -857,7 +703,7 @@ def escalate_due(
     Safe from several workers at once: rows are claimed with SKIP LOCKED, each level once.
     """
     escalated: list[Alert] = []
-    with conn.transaction(), conn.cursor(row_factory=args_row(_alert)) as cur:
+    with conn.transaction(), conn.cursor(row_factory=class_row(Alert)) as cur:
         for _ in range(_MAX_LEVELS):
             rows = cur.execute(_ESCALATE, {"now": now, "limit": limit}).fetchall()
             for alert in rows:
@@ -896,7 +742,7 @@ def _escalation_note(alert: Alert) -> str:
 def unresolved_alerts(conn: psycopg.Connection, kinds: Iterable[str] | None = None) -> list[Alert]:
     """Every unresolved alert (optionally of some kinds), oldest first."""
     wanted = None if kinds is None else list(kinds)
-    with conn.cursor(row_factory=args_row(_alert)) as cur:
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
         return cur.execute(
             f"SELECT {_COLUMNS} FROM alerts WHERE state <> 'resolved' "
             "AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s)) ORDER BY opened_at, alert_id",
@@ -906,7 +752,7 @@ def unresolved_alerts(conn: psycopg.Connection, kinds: Iterable[str] | None = No
 
 def unresolved_members(conn: psycopg.Connection) -> dict[int, list[AlertMember]]:
     """Members of every unresolved grouped alert, by alert id."""
-    with conn.cursor(row_factory=args_row(AlertMember)) as cur:
+    with conn.cursor(row_factory=class_row(AlertMember)) as cur:
         rows = cur.execute(
             "SELECT m.alert_id, m.device_id, m.circuit, m.since, m.recovered_at "
             "FROM alert_members m JOIN alerts a USING (alert_id) WHERE a.state <> 'resolved' "
@@ -939,15 +785,19 @@ def save_checkpoint(conn: psycopg.Connection, worker: str, until: datetime) -> N
 # -- listening, for the API and the benchmark ------------------------------------------------------
 
 
+def listen_statement(schema: str) -> sql.Composed:
+    """The ``LISTEN`` on the schema's alerts channel, for a sync or an async connection."""
+    return sql.SQL("LISTEN {}").format(sql.Identifier(alert_channel(schema)))
+
+
 def listen(conn: psycopg.Connection, schema: str) -> str:
     """LISTEN on the schema's alerts channel (autocommit connection); returns the channel.
 
     Then ``for n in conn.notifies(timeout=...)`` yields notifications whose ``payload`` is
     ``telemetry.alert_events.parse_event``-able.
     """
-    channel = alert_channel(schema)
-    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-    return channel
+    conn.execute(listen_statement(schema))
+    return alert_channel(schema)
 
 
 def drop_schema(conn: psycopg.Connection, schema: str) -> None:

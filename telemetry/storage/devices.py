@@ -13,6 +13,7 @@ from psycopg.rows import class_row
 
 from telemetry.errors import RegistryImportError
 from telemetry.registry import DeviceRecord
+from telemetry.storage._rows import filter_values
 from telemetry.topics import Fleet
 
 _COLUMNS: Final = (
@@ -170,10 +171,6 @@ def fleets_of(conn: psycopg.Connection, device_ids: Iterable[str]) -> dict[str, 
     return {r[0]: Fleet(r[1]) for r in rows}
 
 
-def _opt(values: Collection[str] | None) -> list[str] | None:
-    return sorted(values) if values is not None else None
-
-
 async def list_devices(
     conn: psycopg.AsyncConnection,
     *,
@@ -186,10 +183,10 @@ async def list_devices(
 ) -> list[DeviceRow]:
     """Devices matching every given filter, by id, starting after ``after`` (keyset paging)."""
     params = {
-        "fleets": _opt(fleets),
-        "districts": _opt(districts),
-        "routes": _opt(routes),
-        "circuits": _opt(circuits),
+        "fleets": filter_values(fleets),
+        "districts": filter_values(districts),
+        "routes": filter_values(routes),
+        "circuits": filter_values(circuits),
         "after": after,
         "limit": limit,
     }

@@ -10,6 +10,8 @@ from typing import Final, NamedTuple
 import psycopg
 from psycopg.rows import args_row, class_row
 
+from telemetry.storage._rows import filter_values
+
 # light_latest and light_fault_state are kept by triggers (migration 0006).
 _STATES: Final = """
 SELECT d.device_id, d.label, d.district, d.circuit, d.rated_w, d.lat, d.lon,
@@ -64,10 +66,6 @@ class OpenFault:
     detail: str | None
 
 
-def _opt(values: Collection[str] | None) -> list[str] | None:
-    return sorted(values) if values is not None else None
-
-
 async def light_states(
     conn: psycopg.AsyncConnection,
     *,
@@ -79,9 +77,9 @@ async def light_states(
 ) -> list[LightState]:
     """Lights by id with their state, starting after ``after`` (keyset paging)."""
     params = {
-        "districts": _opt(districts),
-        "circuits": _opt(circuits),
-        "ids": _opt(device_ids),
+        "districts": filter_values(districts),
+        "circuits": filter_values(circuits),
+        "ids": filter_values(device_ids),
         "after": after,
         "limit": limit,
     }

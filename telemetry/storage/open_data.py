@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 import psycopg
 
-from telemetry.storage._rows import fetch_all
+from telemetry.storage._rows import fetch_all, filter_values
 from telemetry.storage.energy import ROLLUP_WATERMARK
 
 MaterialisedFeed = Literal["light_status", "waste_rounds", "bus_service"]
@@ -267,10 +267,6 @@ class BusRow:
     days: int  # days with service in the period
 
 
-def _opt(values: Collection[str] | None) -> list[str] | None:
-    return sorted(values) if values is not None else None
-
-
 # -- refresh -----------------------------------------------------------------------------------
 
 
@@ -360,7 +356,13 @@ async def energy_by_district(
 ) -> list[EnergyRow]:
     """Lighting consumption per district and local day or month for materialised hours in
     [start, end) (the rollups' hours before their watermark; no live hour)."""
-    params = {"unit": unit, "tz": tz, "start": start, "end": end, "districts": _opt(districts)}
+    params = {
+        "unit": unit,
+        "tz": tz,
+        "start": start,
+        "end": end,
+        "districts": filter_values(districts),
+    }
     return await fetch_all(conn, EnergyRow, _ENERGY, params)
 
 
@@ -379,7 +381,7 @@ async def lights_now(
 ) -> list[LightsNowRow]:
     """Lights per district: faulty, else silent (no reading for ``silent_after``), else in
     service."""
-    params = {"since": now - silent_after, "districts": _opt(districts)}
+    params = {"since": now - silent_after, "districts": filter_values(districts)}
     return await fetch_all(conn, LightsNowRow, _LIGHTS_NOW, params)
 
 
@@ -390,7 +392,7 @@ async def lights_daily(
     districts: Collection[str] | None = None,
 ) -> list[LightsDailyRow]:
     """Materialised lights by status per district at the end of each day in [first, last]."""
-    params = {"first": first, "last": last, "districts": _opt(districts)}
+    params = {"first": first, "last": last, "districts": filter_values(districts)}
     return await fetch_all(conn, LightsDailyRow, _LIGHTS_DAILY, params)
 
 
@@ -407,7 +409,7 @@ async def fault_repairs(
         "tz": tz,
         "start": start,
         "end": end,
-        "districts": _opt(districts),
+        "districts": filter_values(districts),
         "resolutions": list(REPAIR_RESOLUTIONS),
         "excluded": list(NOT_REPAIRS),
     }
@@ -423,7 +425,7 @@ async def complaint_stats(
 ) -> list[ComplaintRow]:
     """Complaints per local month and service: received, closed, and the median and 90th
     percentile handling time (requested -> closed, hours) of those closed."""
-    params = {"tz": tz, "start": start, "end": end, "services": _opt(services)}
+    params = {"tz": tz, "start": start, "end": end, "services": filter_values(services)}
     return await fetch_all(conn, ComplaintRow, _COMPLAINTS, params)
 
 
@@ -442,8 +444,8 @@ async def waste_rounds(
         "unit": unit,
         "first": first,
         "last": last,
-        "operators": _opt(operators),
-        "districts": _opt(districts),
+        "operators": filter_values(operators),
+        "districts": filter_values(districts),
     }
     return await fetch_all(conn, WasteRow, _WASTE, params)
 
@@ -456,5 +458,5 @@ async def bus_service(
     lines: Collection[str] | None = None,
 ) -> list[BusRow]:
     """Materialised bus km, trips and vehicles per line and day (or month) in [first, last]."""
-    params = {"unit": unit, "first": first, "last": last, "lines": _opt(lines)}
+    params = {"unit": unit, "first": first, "last": last, "lines": filter_values(lines)}
     return await fetch_all(conn, BusRow, _BUS, params)

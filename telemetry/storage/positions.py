@@ -9,6 +9,8 @@ from typing import Final, NamedTuple
 import psycopg
 from psycopg.rows import args_row
 
+from telemetry.storage._rows import filter_values
+
 # vehicle_latest is kept by a trigger (migration 0006); the registry gives fleet and labels.
 # A route in the position message wins over the registered one (buses change lines).
 _LATEST: Final = """
@@ -79,10 +81,6 @@ class TrackPoint(NamedTuple):
     route: str | None
 
 
-def _opt(values: Collection[str] | None) -> list[str] | None:
-    return sorted(values) if values is not None else None
-
-
 async def latest_positions(
     conn: psycopg.AsyncConnection,
     *,
@@ -96,10 +94,10 @@ async def latest_positions(
     """Newest fix of every matching vehicle; ``bbox`` is (west, south, east, north)."""
     west, south, east, north = bbox if bbox is not None else (None, None, None, None)
     params = {
-        "fleets": _opt(fleets),
-        "routes": _opt(routes),
-        "districts": _opt(districts),
-        "ids": _opt(device_ids),
+        "fleets": filter_values(fleets),
+        "routes": filter_values(routes),
+        "districts": filter_values(districts),
+        "ids": filter_values(device_ids),
         "west": west,
         "south": south,
         "east": east,

@@ -1,58 +1,50 @@
 """Reference data and the reads the alert rules need: device metadata, route polylines,
 collection rounds, bus stops and line schedules (the network file), and the stored readings an
-alerts worker replays to catch up after a restart."""
+alerts worker replays to catch up after a restart. The records are in
+``telemetry.reference_data``."""
 
 from __future__ import annotations
 
 import contextlib
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import psycopg
-from psycopg.rows import args_row
+from psycopg.rows import args_row, class_row, kwargs_row
 from psycopg.types.json import Jsonb
 
 from telemetry.decoding import DeadLetter, EnergyRow, FaultRow, PositionRow
-from telemetry.topics import Fleet
-
-LatLon = tuple[float, float]
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    """What the rules need to know about one device."""
-
-    device_id: str
-    fleet: Fleet
-    route: str | None
-    district: str | None
-    circuit: str | None
-    rated_w: float | None
-    lat: float | None
-    lon: float | None
+from telemetry.geometry import LatLon
+from telemetry.reference_data import (
+    Asset,
+    BusStop,
+    CollectionPoint,
+    CollectionRound,
+    LastHeard,
+    LineSchedule,
+    LineStop,
+    Network,
+)
 
 
-def _asset(*values: Any) -> Asset:
-    row = list(values)
-    row[1] = Fleet(row[1])
-    return Asset(*row)
+def _asset_updated(*, updated_at: datetime, **columns: Any) -> tuple[Asset, datetime]:
+    return Asset(**columns), updated_at
 
 
 def assets_changed_since(
     conn: psycopg.Connection, since: datetime | None
 ) -> tuple[list[Asset], datetime | None]:
     """Devices updated after ``since`` (all when None), and the newest update time seen."""
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=kwargs_row(_asset_updated)) as cur:
         rows = cur.execute(
             "SELECT device_id, fleet, route, district, circuit, rated_w, lat, lon, updated_at "
             "FROM devices WHERE %(since)s::timestamptz IS NULL OR updated_at > %(since)s",
             {"since": since},
         ).fetchall()
-    newest = max((r[8] for r in rows), default=since)
-    return [_asset(*r[:8]) for r in rows], newest
+    newest = max((updated for _, updated in rows), default=since)
+    return [asset for asset, _ in rows], newest
 
 
 def registered_ids(conn: psycopg.Connection) -> set[str]:
@@ -60,34 +52,13 @@ def registered_ids(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT device_id FROM devices").fetchall()}
 
 
-@dataclass(frozen=True, slots=True)
-class LastHeard:
-    """When Rasd last received anything from a registered device, from the latest-reading
-    tables (``received_at`` None: never), and a vehicle's newest fix."""
-
-    device_id: str
-    fleet: Fleet
-    registered_at: datetime
-    received_at: datetime | None
-    fix_time: datetime | None = None
-    lat: float | None = None
-    lon: float | None = None
-    speed_kmh: float | None = None
-
-
-def _last_heard(*values: Any) -> LastHeard:
-    row = list(values)
-    row[1] = Fleet(row[1])
-    return LastHeard(*row)
-
-
 def last_heard(conn: psycopg.Connection) -> list[LastHeard]:
     """Every registered device with the newest energy reading (lights) or fix (vehicles)."""
-    with conn.cursor(row_factory=args_row(_last_heard)) as cur:
+    with conn.cursor(row_factory=class_row(LastHeard)) as cur:
         return cur.execute(
-            "SELECT d.device_id, d.fleet, d.created_at, "
-            "CASE WHEN d.fleet = 'light' THEN l.received_at ELSE v.received_at END, "
-            "v.time, v.lat, v.lon, v.speed_kmh FROM devices d "
+            "SELECT d.device_id, d.fleet, d.created_at AS registered_at, "
+            "CASE WHEN d.fleet = 'light' THEN l.received_at ELSE v.received_at END "
+            "AS received_at, v.time AS fix_time, v.lat, v.lon, v.speed_kmh FROM devices d "
             "LEFT JOIN light_latest l ON d.fleet = 'light' AND l.device_id = d.device_id "
             "LEFT JOIN vehicle_latest v ON d.fleet <> 'light' AND v.device_id = d.device_id "
             "ORDER BY d.device_id"
@@ -114,41 +85,28 @@ def upsert_route_shapes(conn: psycopg.Connection, shapes: Mapping[str, Sequence[
     return len(shapes)
 
 
-@dataclass(frozen=True, slots=True)
-class CollectionPoint:
-    """A site a truck must visit on its round."""
-
-    seq: int
-    lat: float
-    lon: float
-    radius_m: float = 40.0
-    label: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionRound:
-    """A truck round: its points and the local shift it must be done in."""
-
-    round: str
-    shift_start: time
-    shift_end: time
-    timezone: str
-    points: tuple[CollectionPoint, ...]
+def _round_point(*, round: str, **columns: Any) -> tuple[str, CollectionPoint]:
+    return round, CollectionPoint(**columns)
 
 
 def collection_rounds(conn: psycopg.Connection) -> dict[str, CollectionRound]:
     """Every collection round with its points, by round name."""
-    rounds = conn.execute(
-        "SELECT round, shift_start, shift_end, timezone FROM collection_rounds"
-    ).fetchall()
     points: dict[str, list[CollectionPoint]] = {}
-    for row in conn.execute(
-        "SELECT round, seq, lat, lon, radius_m, label FROM collection_points ORDER BY round, seq"
-    ).fetchall():
-        points.setdefault(row[0], []).append(CollectionPoint(*row[1:]))
-    return {
-        r[0]: CollectionRound(r[0], r[1], r[2], r[3], tuple(points.get(r[0], []))) for r in rounds
-    }
+    with conn.cursor(row_factory=kwargs_row(_round_point)) as cur:
+        for name, point in cur.execute(
+            "SELECT round, seq, lat, lon, radius_m, label FROM collection_points "
+            "ORDER BY round, seq"
+        ):
+            points.setdefault(name, []).append(point)
+
+    def with_points(**columns: Any) -> CollectionRound:
+        return CollectionRound(**columns, points=tuple(points.get(columns["round"], ())))
+
+    with conn.cursor(row_factory=kwargs_row(with_points)) as rounds_cur:
+        rounds = rounds_cur.execute(
+            "SELECT round, shift_start, shift_end, timezone FROM collection_rounds"
+        ).fetchall()
+    return {r.round: r for r in rounds}
 
 
 def upsert_collection_rounds(conn: psycopg.Connection, rounds: Sequence[CollectionRound]) -> int:
@@ -174,40 +132,9 @@ def upsert_collection_rounds(conn: psycopg.Connection, rounds: Sequence[Collecti
 # -- bus stops and line schedules ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class BusStop:
-    """A bus stop; lines list it in ``line_stops``."""
-
-    stop_id: str
-    name: str
-    lat: float
-    lon: float
-
-
-@dataclass(frozen=True, slots=True)
-class LineStop:
-    """The ``seq``-th stop (0-based, in driving order) of a line (``devices.route``)."""
-
-    route: str
-    seq: int
-    stop_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LineSchedule:
-    """A line's scheduled headway over a band of local time (an end before the start spans
-    midnight)."""
-
-    route: str
-    start_local: time
-    end_local: time
-    headway_s: int
-    timezone: str = "Africa/Casablanca"
-
-
 def bus_stops(conn: psycopg.Connection) -> list[BusStop]:
     """Every bus stop, by stop id."""
-    with conn.cursor(row_factory=args_row(BusStop)) as cur:
+    with conn.cursor(row_factory=class_row(BusStop)) as cur:
         return cur.execute(
             "SELECT stop_id, name, lat, lon FROM bus_stops ORDER BY stop_id"
         ).fetchall()
@@ -215,7 +142,7 @@ def bus_stops(conn: psycopg.Connection) -> list[BusStop]:
 
 def line_stops(conn: psycopg.Connection) -> list[LineStop]:
     """Every line's stops, by line then driving order."""
-    with conn.cursor(row_factory=args_row(LineStop)) as cur:
+    with conn.cursor(row_factory=class_row(LineStop)) as cur:
         return cur.execute(
             "SELECT route, seq, stop_id FROM line_stops ORDER BY route, seq"
         ).fetchall()
@@ -223,7 +150,7 @@ def line_stops(conn: psycopg.Connection) -> list[LineStop]:
 
 def line_schedules(conn: psycopg.Connection) -> list[LineSchedule]:
     """Every line's scheduled headways, by line then band start."""
-    with conn.cursor(row_factory=args_row(LineSchedule)) as cur:
+    with conn.cursor(row_factory=class_row(LineSchedule)) as cur:
         return cur.execute(
             "SELECT route, start_local, end_local, headway_s, timezone FROM line_schedules "
             "ORDER BY route, start_local"
@@ -266,17 +193,6 @@ def replace_line_schedules(conn: psycopg.Connection, schedules: Sequence[LineSch
             [(s.route, s.start_local, s.end_local, s.headway_s, s.timezone) for s in schedules],
         )
     return len(schedules)
-
-
-@dataclass(frozen=True, slots=True)
-class Network:
-    """Everything a network (routes) file holds, ready to store."""
-
-    shapes: Mapping[str, Sequence[LatLon]] = field(default_factory=dict)
-    rounds: Sequence[CollectionRound] = ()
-    stops: Sequence[BusStop] = ()
-    line_stops: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    schedules: Sequence[LineSchedule] = ()
 
 
 def import_network(conn: psycopg.Connection, network: Network) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.geometry import Polyline, haversine_m
+from telemetry.geometry import Polyline, haversine_m
 from telemetry.solar import elevation_deg, sin_elevation, sunrise_sunset
 
 # Points around Marrakech (wider operations box, city-facts section 1).

@@ -1,7 +1,8 @@
-"""Distances on the city's scale: great-circle between points, and from a point to a polyline.
+"""Geometry on the city's scale (pure): great-circle distances, local offsets and bearings,
+point-in-polygon, and route polylines measured against points.
 
-Polylines are projected once onto a local plane (equirectangular around their own mean
-latitude), which at city scale (tens of km) is within a fraction of a percent of the sphere.
+A spherical Earth is enough here: across a city (tens of km) the local flat projections below
+stay within a fraction of a percent of the sphere.
 """
 
 from __future__ import annotations
@@ -24,6 +25,42 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of latitude and of longitude at ``lat`` (spherical Earth)."""
+    per_lat = math.pi * EARTH_RADIUS_M / 180
+    return per_lat, per_lat * math.cos(math.radians(lat))
+
+
+def offset(lat: float, lon: float, east_m: float, north_m: float) -> LatLon:
+    """The point ``east_m`` east and ``north_m`` north of (lat, lon)."""
+    per_lat, per_lon = metres_per_degree(lat)
+    return lat + north_m / per_lat, lon + east_m / per_lon
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial compass bearing from point 1 to point 2, in [0, 360)."""
+    p1 = math.radians(lat1)
+    p2 = math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    x = math.sin(dl) * math.cos(p2)
+    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(x, y)) % 360.0
+
+
+def point_in_polygon(lat: float, lon: float, polygon: Sequence[LatLon]) -> bool:
+    """Even-odd rule on (lat, lon) vertices; fine for polygons a few km wide."""
+    inside = False
+    n = len(polygon)
+    j = n - 1
+    for i in range(n):
+        yi, xi = polygon[i]
+        yj, xj = polygon[j]
+        if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+            inside = not inside
+        j = i
+    return inside
+
+
 def _segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
     dx, dy = bx - ax, by - ay
     length2 = dx * dx + dy * dy
@@ -35,7 +72,8 @@ def _segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by:
 
 
 class Polyline:
-    """A route shape, projected once for fast point distances."""
+    """A route shape, projected once (equirectangular around its own mean latitude) for fast
+    point distances."""
 
     __slots__ = ("_kx", "_lat0", "_lon0", "_xy", "points")
     _KY: Final = math.radians(1.0) * EARTH_RADIUS_M
