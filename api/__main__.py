@@ -10,9 +10,9 @@ import psycopg
 import uvicorn
 
 from alerts.errors import AlertsError
-from api import complaints_cli
 from api.auth import Role, new_token, token_digest
 from api.config import ApiSettings
+from api.open311 import cli as complaints_cli
 from api.open_data import cli as opendata_cli
 from telemetry.db import conninfo
 from telemetry.errors import TelemetryError

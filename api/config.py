@@ -62,6 +62,17 @@ class ApiSettings(BaseSettings):
     energy_realtime: bool = True
 
     gtfs_max_age_s: float = Field(default=300.0, gt=0)
+    # The static GTFS (docs/gtfs.md): who runs the buses (city-facts: Supratours since the
+    # 2025/26 contract) and who publishes the feed; run times learned from this many days of
+    # stored traces (0: default speeds only); the export is rebuilt at most this often.
+    gtfs_agency_name: str = Field(default="Supratours", min_length=1)
+    gtfs_agency_url: str = "https://www.supratours.ma"
+    gtfs_lang: str = Field(default="fr", min_length=2, max_length=35)
+    gtfs_publisher_name: str = Field(default="Commune de Marrakech", min_length=1)
+    gtfs_publisher_url: str = "https://www.marrakech.ma"
+    gtfs_contact_email: str | None = None
+    gtfs_learn_days: float = Field(default=14.0, ge=0)
+    gtfs_static_refresh_s: float = Field(default=900.0, gt=0)
     auth_cache_s: float = Field(default=5.0, ge=0)
 
     # Citizens' complaints (docs/open311.md): the Open311 endpoint, the POST rate limits (fixed
@@ -73,7 +84,7 @@ class ApiSettings(BaseSettings):
     complaint_sweep_s: float = Field(default=60.0, gt=0)
     complaint_alert_severity: Literal["low", "medium", "high", "critical"] = "medium"
     complaint_alert_sla_h: float = Field(default=72.0, gt=0)
-    # Overrides of the linking radii and windows (alerts.complaint_linking.LinkRules), as JSON:
+    # Overrides of the linking radii and windows (telemetry.complaints.matching.LinkRules), as JSON:
     # RASD_API_COMPLAINT_RULES='{"light_radius_m": 50}'.
     complaint_rules: dict[str, float] = Field(default_factory=dict)
 

@@ -14,27 +14,22 @@ from typing import Any
 
 import psycopg
 
-from alerts.complaint_linker import Linker
-from alerts.complaint_linking import LinkRules, LinkState
 from alerts.config import load_thresholds
 from alerts.routes_file import parse_routes
+from api.open311.linker_task import Linker
 from telemetry.alert_events import Severity
+from telemetry.alert_records import NewAlert, NewMember
+from telemetry.complaints.matching import LinkRules, LinkState
+from telemetry.complaints.records import ComplaintRow, Contact, NewComplaint
 from telemetry.db import conninfo
 from telemetry.decoding import EnergyRow, FaultRow, PositionRow
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage import complaints as store
-from telemetry.storage.alerts import (
-    NewAlert,
-    NewMember,
-    clear_alert,
-    merge_into_group,
-    open_alert,
-    resolve,
-)
-from telemetry.storage.assets import import_network
+from telemetry.storage.alerts import clear_alert, merge_into_group, open_alert, resolve
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.reference import import_network
 from telemetry.topics import Fleet
 from tests.support.database import open_db
 from tests.support.env import settings_env
@@ -69,11 +64,18 @@ def _linker(conn: psycopg.Connection) -> Linker:
 
 def _complaint(
     conn: psycopg.Connection, code: str, lat: float | None, lon: float | None, at: datetime
-) -> store.ComplaintRow:
+) -> ComplaintRow:
     return store.insert_complaint(
         conn,
-        store.NewComplaint("open311", code, at, lat=lat, lon=lon, address=None if lat else "x"),
-        store.Contact(email="amina@example.ma", phone="+212600000000"),
+        NewComplaint(
+            source="open311",
+            service_code=code,
+            requested_at=at,
+            lat=lat,
+            lon=lon,
+            address=None if lat else "x",
+        ),
+        Contact(email="amina@example.ma", phone="+212600000000"),
     )
 
 
@@ -169,7 +171,8 @@ def test_citizen_report_grouping_and_auto_clear(db: psycopg.Connection) -> None:
         NewAlert(kind="circuit_outage", asset_kind=Fleet.LIGHT, asset_key="circuit:C-001",
                  opened_at=NIGHT - timedelta(minutes=50), severity=Severity.HIGH,
                  circuit="C-001", district="medina",
-                 members=[NewMember(f"L-MED-{i:05d}", "C-001", NIGHT - timedelta(minutes=50))
+                 members=[NewMember(device_id=f"L-MED-{i:05d}", circuit="C-001",
+                                    since=NIGHT - timedelta(minutes=50))
                           for i in (6, 7, 8)]),
     )  # fmt: skip
     assert group is not None

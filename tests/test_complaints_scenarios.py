@@ -1,5 +1,5 @@
 """Scenarios with the simulators: what the simulated city reports is stored as the ingestor
-stores it and judged by the alerts engine (``tests.test_alerts_support.ScenarioDriver``), then
+stores it and judged by the alerts engine (``tests.support.alerts.ScenarioDriver``), then
 citizens complain, through Open311 on the real API or through a platform import.
 
 * A failed lamp plus a complaint near it: one alert (the lamp's) with the complaint attached;
@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from alerts.geometry import haversine_m
 from api.auth import Role
 from simulators.clock import parse_start
 from simulators.devices import build_devices, registry_records
@@ -30,11 +29,12 @@ from simulators.engine import Engine as SimEngine
 from simulators.messages import Message
 from simulators.network import network_file
 from simulators.scenario import Scenario
+from telemetry.geometry import haversine_m
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
+from tests.support.alerts import ScenarioDriver
+from tests.support.api_server import ApiServer, eventually, make_token
 from tests.support.env import settings_env
-from tests.test_alerts_support import ScenarioDriver
-from tests.test_api_support import ApiServer, eventually, make_token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

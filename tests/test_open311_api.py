@@ -21,13 +21,14 @@ from georeport import GeoReport
 from psycopg import sql
 
 from api.auth import Role
+from telemetry.complaints.records import Contact, NewComplaint
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage import complaints as store
 from telemetry.topics import Fleet
+from tests.support.api_server import ApiServer, eventually, make_token, now_utc, register_devices
 from tests.support.database import open_db
 from tests.support.env import settings_env
-from tests.test_api_support import ApiServer, eventually, make_token, now_utc, register_devices
 
 LAT0, LON0 = 31.6300, -7.9900
 STEP = 0.0003
@@ -227,9 +228,10 @@ async def test_get_requests_filters_and_formats(migrated: Settings, api: ApiServ
         ]:
             row = store.insert_complaint(
                 conn,
-                store.NewComplaint("open311", code, now - timedelta(days=days),
-                                   address="Jemaa el-Fna", status=status),  # type: ignore[arg-type]
-                store.Contact(),
+                NewComplaint(source="open311", service_code=code,
+                             requested_at=now - timedelta(days=days),
+                             address="Jemaa el-Fna", status=status),  # type: ignore[arg-type]
+                Contact(),
             )  # fmt: skip
             ids[name] = row.complaint_id
     base = "/open311/v2/requests.json"

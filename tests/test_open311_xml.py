@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from api.auth import Role
+from telemetry.complaints.records import Contact, NewComplaint, Status
 from telemetry.settings import Settings
 from telemetry.storage import complaints as store
-from telemetry.storage.complaints import Status
+from tests.support.api_server import ApiServer, make_token, now_utc
 from tests.support.database import open_db
-from tests.test_api_support import ApiServer, make_token, now_utc
 from tests.test_open311_api import (
     CONTACT,
     FORM,
@@ -181,8 +181,14 @@ def _seed(settings: Settings, now: datetime) -> dict[str, int]:
     with open_db(settings) as conn:
         for name, (code, age, status) in wanted.items():
             when = now - timedelta(days=age)
-            new = store.NewComplaint("open311", code, when, address="Bab Doukkala", status=status)
-            ids[name] = store.insert_complaint(conn, new, store.Contact()).complaint_id
+            new = NewComplaint(
+                source="open311",
+                service_code=code,
+                requested_at=when,
+                address="Bab Doukkala",
+                status=status,
+            )
+            ids[name] = store.insert_complaint(conn, new, Contact()).complaint_id
     return ids
 
 

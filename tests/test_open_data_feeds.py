@@ -17,10 +17,10 @@ from telemetry.db import conninfo
 from telemetry.migrate import migrate
 from telemetry.settings import Settings
 from telemetry.storage.energy import group_energy
+from tests.support.api_server import ApiServer
 from tests.support.database import drop_schema
 from tests.support.env import unique_settings
-from tests.test_api_support import ApiServer
-from tests.test_open_data_support import (
+from tests.support.open_data_city import (
     D1,
     EXPECTED_BUS_DAILY,
     EXPECTED_BUS_MONTHLY,

@@ -21,10 +21,10 @@ from telemetry.storage import open_data as store
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.readings import Batch, ReadingStore
 from telemetry.topics import Fleet
+from tests.support.api_server import ApiServer, eventually
 from tests.support.database import open_db
 from tests.support.env import settings_env
-from tests.test_api_support import ApiServer, eventually
-from tests.test_open_data_support import D1, NOW, TZ, D, _fix, local, refresh, refresher, seed_city
+from tests.support.open_data_city import D1, NOW, TZ, D, _fix, local, refresh, refresher, seed_city
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = (

@@ -19,9 +19,9 @@ from telemetry.storage import open_data as store
 from telemetry.storage.backend import Backend, recorded_backend
 from tests.support.database import open_db
 from tests.support.env import unique_settings
+from tests.support.open_data_city import TZ, refresh, seed_city
 from tests.support.pg_cluster import PostgresCluster, timescale_installed
 from tests.test_open_data_refresh import snapshot
-from tests.test_open_data_support import TZ, refresh, seed_city
 
 pytestmark = [
     pytest.mark.timescaledb,

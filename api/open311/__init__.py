@@ -1,3 +1,4 @@
 """Citizens' complaints in the API: the Open311 GeoReport v2 endpoint (``/open311/v2``), the
-operators' view (``/api/v1/complaints``) and the background linking of pending complaints
-(docs/open311.md)."""
+operators' view (``/api/v1/complaints``), the linker's I/O and the background linking of
+pending complaints (``linker_task``, ``desk``), and the ``python -m api complaints`` command
+(``cli``) (docs/open311.md)."""

@@ -12,14 +12,14 @@ import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from alerts.complaint_linker import ACTOR, LINK_ERRORS, CitizenAlertPolicy, Linker, SweepReport
-from alerts.complaint_linking import Decision, LinkRules
 from alerts.config import AlertsConfig, load_thresholds
 from api.config import ApiSettings
+from api.open311.linker_task import ACTOR, LINK_ERRORS, CitizenAlertPolicy, Linker, SweepReport
 from api.open311.wire import Open311Error, PostedRequest
 from telemetry.alert_events import Severity
+from telemetry.complaints.matching import Decision, LinkRules
+from telemetry.complaints.records import ComplaintRow
 from telemetry.storage import complaints as store
-from telemetry.storage.complaints import ComplaintRow
 
 log = structlog.get_logger("api.complaints")
 

@@ -16,8 +16,8 @@ from api.filters import BBox, split_list
 from api.open311.desk import ComplaintDesk
 from api.open311.views import CloseIn, ComplaintOut, ComplaintsOut, complaint_out
 from api.timerange import require_aware
+from telemetry.complaints.records import RequestFilter
 from telemetry.storage.complaints import (
-    RequestFilter,
     close_open_complaint,
     contact_of,
     evidence_of,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from telemetry.complaints.records import ComplaintRow, Contact, StoredEvidence
 from telemetry.complaints.services import service
-from telemetry.storage.complaints import ComplaintRow, Contact, StoredEvidence
 
 OverallVerdict = Literal["confirms", "refutes", "mixed", "unknown"]
 

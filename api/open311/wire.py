@@ -12,8 +12,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from api.timerange import EARLIEST, LATEST
+from telemetry.complaints.records import ComplaintRow, Contact, NewComplaint, RequestFilter
 from telemetry.complaints.services import SERVICES, Service, service
-from telemetry.storage.complaints import ComplaintRow, Contact, NewComplaint, RequestFilter
 
 SOURCE: Final = "open311"
 MAX_REQUESTS: Final = 1000  # the spec's "first 1000 requests"

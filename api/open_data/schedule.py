@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from telemetry.storage.open_data import RoundShift
+
+class RoundShift(Protocol):
+    """When a round's shift runs, local time in its time zone (storage's ``RoundShift``)."""
+
+    @property
+    def shift_start(self) -> time: ...
+
+    @property
+    def shift_end(self) -> time: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 
 def last_complete_day(now: datetime, tz: ZoneInfo, settle: timedelta) -> date:

@@ -1,5 +1,5 @@
 """The telemetry facts the complaint linking rules read (pure value types, shared by the storage
-module that reads them and the rules in alerts/complaint_linking.py)."""
+module that reads them and the rules in telemetry/complaints/matching.py)."""
 
 from __future__ import annotations
 

@@ -4,95 +4,39 @@ public and operator reads.
 
 Personal data (``complaint_contacts``) is written by ``insert_complaint`` and read only by
 ``contact_of``; no other query here selects it. Writes are synchronous (the linker and the
-alerts storage are); the API's reads are async.
+alerts storage are); the API's reads are async. Rows come back as the records of
+``telemetry.complaints.records`` and ``.facts``, built by column name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time
-from typing import Any, Final, Literal, NamedTuple
+from datetime import datetime
+from typing import Any, Final, TypeVar
 
 import psycopg
-from psycopg.rows import args_row, class_row
+from psycopg.rows import BaseRowFactory, class_row, kwargs_row
 from psycopg.types.json import Jsonb
 
 from telemetry.complaints.chikaya import ImportedComplaint
 from telemetry.complaints.facts import AlertRef, Fix, Headway, Reading
+from telemetry.complaints.records import (
+    BBox,
+    ComplaintRow,
+    Contact,
+    EvidenceRow,
+    ImportCounts,
+    LightRow,
+    LightTelemetry,
+    LinkedAlert,
+    NewComplaint,
+    PointRow,
+    RequestFilter,
+    StopRow,
+    StoredEvidence,
+)
 
-Status = Literal["open", "closed"]
-BBox = tuple[float, float, float, float]  # south, west, north, east
-
-
-@dataclass(frozen=True, slots=True)
-class NewComplaint:
-    """A complaint to store (the contact goes apart, in ``Contact``)."""
-
-    source: str
-    service_code: str
-    requested_at: datetime
-    description: str = ""
-    external_id: str | None = None
-    address: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    media_url: str | None = None
-    agency_responsible: str | None = None
-    status: Status = "open"
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """Who filed a complaint: personal data, never returned by a public endpoint."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    account_id: str | None = None
-    device_id: str | None = None
-
-    def empty(self) -> bool:
-        """True when no field is set."""
-        return all(
-            v is None
-            for v in (
-                self.first_name,
-                self.last_name,
-                self.email,
-                self.phone,
-                self.account_id,
-                self.device_id,
-            )
-        )
-
-
-class ComplaintRow(NamedTuple):
-    """A complaint as the public and the linker see it: no contact details."""
-
-    complaint_id: int
-    source: str
-    external_id: str | None
-    service_code: str
-    description: str
-    status: str
-    status_notes: str | None
-    agency_responsible: str | None
-    requested_at: datetime
-    updated_at: datetime
-    expected_at: datetime | None
-    closed_at: datetime | None
-    address: str | None
-    lat: float | None
-    lon: float | None
-    district: str | None
-    media_url: str | None
-    alert_id: int | None
-    link_state: str
-    linked_at: datetime | None
-    link_note: str | None
-
+T = TypeVar("T")
 
 _COLUMNS: Final = (
     "complaint_id, source, external_id, service_code, description, status, status_notes, "
@@ -107,7 +51,7 @@ _COLUMNS: Final = (
 def insert_complaint(conn: psycopg.Connection, new: NewComplaint, contact: Contact) -> ComplaintRow:
     """Store a complaint and its contact (caller's transaction: both or neither)."""
     state = "pending" if new.lat is not None else "no_location"
-    with conn.transaction(), conn.cursor(row_factory=args_row(ComplaintRow)) as cur:
+    with conn.transaction(), conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         row = cur.execute(
             "INSERT INTO complaints (source, external_id, service_code, description, status, "
             "requested_at, closed_at, address, lat, lon, media_url, agency_responsible, "
@@ -147,15 +91,6 @@ def insert_complaint(conn: psycopg.Connection, new: NewComplaint, contact: Conta
                 ),
             )
     return row
-
-
-@dataclass(frozen=True, slots=True)
-class ImportCounts:
-    """What an import changed."""
-
-    created: int
-    closed: int
-    unchanged: int
 
 
 def import_complaints(
@@ -206,7 +141,7 @@ def import_complaints(
                 closed += 1
             else:
                 unchanged += 1
-    return ImportCounts(created, closed, unchanged)
+    return ImportCounts(created=created, closed=closed, unchanged=unchanged)
 
 
 def close_complaint(
@@ -254,16 +189,6 @@ def purge_rate_counters(conn: psycopg.Connection, before: datetime) -> int:
 # -- what the linker reads ------------------------------------------------------------------------
 
 
-class LightRow(NamedTuple):
-    """A registered light with a position."""
-
-    device_id: str
-    lat: float
-    lon: float
-    district: str | None
-    circuit: str | None
-
-
 def lights_version(conn: psycopg.Connection) -> tuple[int, datetime | None]:
     """(count, newest update) of the lights: changes when the registry of lights does."""
     row = conn.execute(
@@ -275,20 +200,21 @@ def lights_version(conn: psycopg.Connection) -> tuple[int, datetime | None]:
 
 def light_rows(conn: psycopg.Connection) -> list[LightRow]:
     """Every light with a position, by id."""
-    with conn.cursor(row_factory=args_row(LightRow), binary=True) as cur:
+    with conn.cursor(row_factory=class_row(LightRow), binary=True) as cur:
         return cur.execute(
             "SELECT device_id, lat, lon, district, circuit FROM devices "
             "WHERE fleet = 'light' AND lat IS NOT NULL AND lon IS NOT NULL ORDER BY device_id"
         ).fetchall()
 
 
-@dataclass(frozen=True, slots=True)
-class LightTelemetry:
-    """A light's newest reading, recent readings (oldest first) and active faults."""
+def _by_device(cls: type[T]) -> BaseRowFactory[tuple[str, T]]:
+    """Rows as (the ``device`` column, ``cls`` built from the other columns by name): the rows
+    of several devices read in one query, to be grouped by device."""
 
-    latest: Reading | None
-    readings: tuple[Reading, ...]
-    faults: tuple[tuple[str, datetime], ...]
+    def make(device: str, **columns: Any) -> tuple[str, T]:
+        return device, cls(**columns)
+
+    return kwargs_row(make)
 
 
 def light_telemetry(
@@ -296,21 +222,21 @@ def light_telemetry(
 ) -> dict[str, LightTelemetry]:
     """Readings in [since, until], the newest reading and active faults of some lights."""
     ids = sorted(device_ids)
-    latest = {
-        r[0]: Reading(r[1], r[2], r[3], r[4])
-        for r in conn.execute(
-            "SELECT device_id, time, lamp_on, power_w, dim_pct FROM light_latest "
-            "WHERE device_id = ANY(%s)",
-            (ids,),
-        ).fetchall()
-    }
-    readings: dict[str, list[Reading]] = {}
-    for r in conn.execute(
-        "SELECT device_id, time, lamp_on, power_w, dim_pct FROM light_energy "
-        "WHERE device_id = ANY(%s) AND time >= %s AND time <= %s ORDER BY device_id, time",
-        (ids, since, until),
-    ).fetchall():
-        readings.setdefault(r[0], []).append(Reading(r[1], r[2], r[3], r[4]))
+    with conn.cursor(row_factory=_by_device(Reading)) as cur:
+        latest = dict(
+            cur.execute(
+                "SELECT device_id AS device, time, lamp_on, power_w, dim_pct FROM light_latest "
+                "WHERE device_id = ANY(%s)",
+                (ids,),
+            ).fetchall()
+        )
+        readings: dict[str, list[Reading]] = {}
+        for device_id, reading in cur.execute(
+            "SELECT device_id AS device, time, lamp_on, power_w, dim_pct FROM light_energy "
+            "WHERE device_id = ANY(%s) AND time >= %s AND time <= %s ORDER BY device_id, time",
+            (ids, since, until),
+        ).fetchall():
+            readings.setdefault(device_id, []).append(reading)
     faults: dict[str, list[tuple[str, datetime]]] = {}
     for r in conn.execute(
         "SELECT device_id, fault, time FROM light_fault_state "
@@ -319,7 +245,11 @@ def light_telemetry(
     ).fetchall():
         faults.setdefault(r[0], []).append((r[1], r[2]))
     return {
-        d: LightTelemetry(latest.get(d), tuple(readings.get(d, ())), tuple(faults.get(d, ())))
+        d: LightTelemetry(
+            latest=latest.get(d),
+            readings=tuple(readings.get(d, ())),
+            faults=tuple(faults.get(d, ())),
+        )
         for d in ids
     }
 
@@ -329,46 +259,32 @@ def light_alerts(
 ) -> dict[str, list[AlertRef]]:
     """Unresolved alerts of some lights: their own, and outage groups still listing them."""
     out: dict[str, list[AlertRef]] = {}
-    for r in conn.execute(
-        "SELECT device_id, alert_id, kind, device_id, false FROM alerts "
-        "WHERE state <> 'resolved' AND device_id = ANY(%(ids)s) "
-        "UNION ALL "
-        "SELECT m.device_id, a.alert_id, a.kind, a.device_id, true FROM alert_members m "
-        "JOIN alerts a USING (alert_id) WHERE a.state <> 'resolved' "
-        "AND m.device_id = ANY(%(ids)s) AND m.recovered_at IS NULL "
-        "ORDER BY 1, 2",
-        {"ids": sorted(device_ids)},
-    ).fetchall():
-        out.setdefault(r[0], []).append(AlertRef(r[1], r[2], r[3], r[4]))
+    with conn.cursor(row_factory=_by_device(AlertRef)) as cur:
+        for device, ref in cur.execute(
+            "SELECT device_id AS device, alert_id, kind, device_id, false AS grouped FROM alerts "
+            "WHERE state <> 'resolved' AND device_id = ANY(%(ids)s) "
+            "UNION ALL "
+            "SELECT m.device_id, a.alert_id, a.kind, a.device_id, true FROM alert_members m "
+            "JOIN alerts a USING (alert_id) WHERE a.state <> 'resolved' "
+            "AND m.device_id = ANY(%(ids)s) AND m.recovered_at IS NULL "
+            "ORDER BY 1, 2",
+            {"ids": sorted(device_ids)},
+        ).fetchall():
+            out.setdefault(device, []).append(ref)
     return out
-
-
-class PointRow(NamedTuple):
-    """A collection point with its round's shift and the trucks of that round."""
-
-    round: str
-    seq: int
-    label: str | None
-    lat: float
-    lon: float
-    radius_m: float
-    shift_start: time
-    shift_end: time
-    timezone: str
-    trucks: list[str]
 
 
 def collection_points_in(conn: psycopg.Connection, box: BBox) -> list[PointRow]:
     """Collection points inside a box, with their round (a truck's round is named by its
     ``devices.route``, else by its device id: as in the missed-collection rule)."""
     south, west, north, east = box
-    with conn.cursor(row_factory=args_row(PointRow)) as cur:
+    with conn.cursor(row_factory=class_row(PointRow)) as cur:
         return cur.execute(
             "SELECT p.round, p.seq, p.label, p.lat, p.lon, p.radius_m, r.shift_start, "
             "r.shift_end, r.timezone, coalesce(ARRAY(SELECT d.device_id FROM devices d "
             "WHERE d.fleet = 'truck' AND (d.route = p.round OR (d.device_id = p.round AND "
             "(d.route IS NULL OR NOT EXISTS (SELECT 1 FROM collection_rounds o "
-            "WHERE o.round = d.route)))) ORDER BY d.device_id), '{}') "
+            "WHERE o.round = d.route)))) ORDER BY d.device_id), '{}') AS trucks "
             "FROM collection_points p JOIN collection_rounds r USING (round) "
             "WHERE p.lat BETWEEN %s AND %s AND p.lon BETWEEN %s AND %s ORDER BY p.round, p.seq",
             (south, north, west, east),
@@ -388,26 +304,27 @@ def vehicle_fixes(
     or of some fleets (by the time index); the route is the reported one, else the
     registered one."""
     south, west, north, east = box
-    rows = conn.execute(
-        "SELECT p.device_id, p.time, p.lat, p.lon, p.speed_kmh, coalesce(p.route, d.route) "
-        "FROM vehicle_positions p LEFT JOIN devices d ON d.device_id = p.device_id "
-        "WHERE p.time >= %(start)s AND p.time < %(end)s "
-        "AND p.lat BETWEEN %(south)s AND %(north)s AND p.lon BETWEEN %(west)s AND %(east)s "
-        "AND (%(ids)s::text[] IS NULL OR p.device_id = ANY(%(ids)s)) "
-        "AND (%(fleets)s::text[] IS NULL OR d.fleet = ANY(%(fleets)s)) "
-        "ORDER BY p.time, p.device_id",
-        {
-            "start": start,
-            "end": end,
-            "south": south,
-            "north": north,
-            "west": west,
-            "east": east,
-            "ids": None if device_ids is None else sorted(device_ids),
-            "fleets": None if fleets is None else sorted(fleets),
-        },
-    ).fetchall()
-    return [Fix(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    with conn.cursor(row_factory=class_row(Fix)) as cur:
+        return cur.execute(
+            "SELECT p.device_id, p.time, p.lat, p.lon, p.speed_kmh, "
+            "coalesce(p.route, d.route) AS route "
+            "FROM vehicle_positions p LEFT JOIN devices d ON d.device_id = p.device_id "
+            "WHERE p.time >= %(start)s AND p.time < %(end)s "
+            "AND p.lat BETWEEN %(south)s AND %(north)s AND p.lon BETWEEN %(west)s AND %(east)s "
+            "AND (%(ids)s::text[] IS NULL OR p.device_id = ANY(%(ids)s)) "
+            "AND (%(fleets)s::text[] IS NULL OR d.fleet = ANY(%(fleets)s)) "
+            "ORDER BY p.time, p.device_id",
+            {
+                "start": start,
+                "end": end,
+                "south": south,
+                "north": north,
+                "west": west,
+                "east": east,
+                "ids": None if device_ids is None else sorted(device_ids),
+                "fleets": None if fleets is None else sorted(fleets),
+            },
+        ).fetchall()
 
 
 def fix_counts(
@@ -422,31 +339,13 @@ def fix_counts(
     return {r[0]: int(r[1]) for r in rows}
 
 
-def fleets_of(conn: psycopg.Connection, device_ids: Collection[str]) -> dict[str, str]:
-    """The registered fleet of some devices."""
-    rows = conn.execute(
-        "SELECT device_id, fleet FROM devices WHERE device_id = ANY(%s)", (sorted(device_ids),)
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
-
-
-class StopRow(NamedTuple):
-    """A bus stop and the lines serving it."""
-
-    stop_id: str
-    name: str
-    lat: float
-    lon: float
-    routes: list[str]
-
-
 def stops_in(conn: psycopg.Connection, box: BBox) -> list[StopRow]:
     """Bus stops inside a box with the routes serving them."""
     south, west, north, east = box
-    with conn.cursor(row_factory=args_row(StopRow)) as cur:
+    with conn.cursor(row_factory=class_row(StopRow)) as cur:
         return cur.execute(
             "SELECT s.stop_id, s.name, s.lat, s.lon, coalesce(ARRAY(SELECT DISTINCT l.route "
-            "FROM line_stops l WHERE l.stop_id = s.stop_id ORDER BY l.route), '{}') "
+            "FROM line_stops l WHERE l.stop_id = s.stop_id ORDER BY l.route), '{}') AS routes "
             "FROM bus_stops s WHERE s.lat BETWEEN %s AND %s AND s.lon BETWEEN %s AND %s "
             "ORDER BY s.stop_id",
             (south, north, west, east),
@@ -455,7 +354,7 @@ def stops_in(conn: psycopg.Connection, box: BBox) -> list[StopRow]:
 
 def schedules(conn: psycopg.Connection, routes: Collection[str]) -> list[Headway]:
     """The timetable bands of some lines."""
-    with conn.cursor(row_factory=args_row(Headway)) as cur:
+    with conn.cursor(row_factory=class_row(Headway)) as cur:
         return cur.execute(
             "SELECT route, start_local, end_local, headway_s, timezone FROM line_schedules "
             "WHERE route = ANY(%s) ORDER BY route, start_local",
@@ -480,7 +379,7 @@ def claim_due(conn: psycopg.Connection, now: datetime) -> ComplaintRow | None:
 
     Call inside a transaction; the lock lasts until it ends.
     """
-    with conn.cursor(row_factory=args_row(ComplaintRow)) as cur:
+    with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         return cur.execute(
             f"SELECT {_COLUMNS} FROM complaints WHERE link_state = 'pending' "
             "AND (link_after IS NULL OR link_after <= %s) "
@@ -491,30 +390,11 @@ def claim_due(conn: psycopg.Connection, now: datetime) -> ComplaintRow | None:
 
 def lock_complaint(conn: psycopg.Connection, complaint_id: int) -> ComplaintRow | None:
     """Lock one complaint for relinking (inside a transaction)."""
-    with conn.cursor(row_factory=args_row(ComplaintRow)) as cur:
+    with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         return cur.execute(
             f"SELECT {_COLUMNS} FROM complaints WHERE complaint_id = %s FOR UPDATE",
             (complaint_id,),
         ).fetchone()
-
-
-@dataclass(frozen=True, slots=True)
-class _Evidence:
-    """The columns of a ``complaint_evidence`` row that say what the telemetry showed."""
-
-    kind: str
-    asset_kind: str | None
-    asset_key: str | None
-    distance_m: float | None
-    verdict: str
-    observed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceRow(_Evidence):
-    """One ``complaint_evidence`` row to write (``seq`` is its position)."""
-
-    details: Mapping[str, Any]
 
 
 def save_link(
@@ -569,31 +449,20 @@ def defer_link(conn: psycopg.Connection, complaint_id: int, retry_at: datetime, 
     return int(row[0]) if row else 0
 
 
-class AlertState(NamedTuple):
-    """The few columns of an alert the linker needs."""
-
-    alert_id: int
-    state: str
-    summary: str
-    details: dict[str, Any]
-    asset_key: str
-    kind: str
-
-
 _ALERT_STATE: Final = "SELECT alert_id, state, summary, details, asset_key, kind FROM alerts "
 
 
-def alert_state(conn: psycopg.Connection, alert_id: int) -> AlertState | None:
+def alert_state(conn: psycopg.Connection, alert_id: int) -> LinkedAlert | None:
     """An alert's state, summary and details."""
-    with conn.cursor(row_factory=args_row(AlertState)) as cur:
+    with conn.cursor(row_factory=class_row(LinkedAlert)) as cur:
         return cur.execute(_ALERT_STATE + "WHERE alert_id = %s", (alert_id,)).fetchone()
 
 
 def covering_alert(
     conn: psycopg.Connection, asset_key: str, kind: str, at: datetime
-) -> AlertState | None:
+) -> LinkedAlert | None:
     """The alert of this asset and kind that is unresolved, or was open at ``at``."""
-    with conn.cursor(row_factory=args_row(AlertState)) as cur:
+    with conn.cursor(row_factory=class_row(LinkedAlert)) as cur:
         return cur.execute(
             _ALERT_STATE
             + "WHERE asset_key = %(key)s AND kind = %(kind)s AND (state <> 'resolved' OR "
@@ -613,21 +482,6 @@ def complaints_of_alert(conn: psycopg.Connection, alert_id: int) -> list[int]:
 
 
 # -- reads for the API ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFilter:
-    """Which complaints a list asks for (Open311 GET requests.json, the operators' list)."""
-
-    ids: Sequence[int] | None = None
-    service_codes: Sequence[str] | None = None
-    statuses: Sequence[str] | None = None
-    start: datetime | None = None  # requested_at >= start
-    end: datetime | None = None  # requested_at <= end
-    districts: Sequence[str] | None = None
-    link_states: Sequence[str] | None = None
-    alert_id: int | None = None
-    bbox: BBox | None = None
 
 
 _FILTER: Final = (
@@ -671,7 +525,7 @@ async def list_complaints(
 ) -> list[ComplaintRow]:
     """Complaints matching ``f``, newest requested first, at most ``limit``."""
     params = _params(f) | {"limit": limit}
-    async with conn.cursor(row_factory=args_row(ComplaintRow)) as cur:
+    async with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS} FROM complaints WHERE {_FILTER} "
             "ORDER BY requested_at DESC, complaint_id DESC LIMIT %(limit)s",
@@ -682,20 +536,11 @@ async def list_complaints(
 
 async def get_complaint(conn: psycopg.AsyncConnection, complaint_id: int) -> ComplaintRow | None:
     """One complaint by id (no contact details)."""
-    async with conn.cursor(row_factory=args_row(ComplaintRow)) as cur:
+    async with conn.cursor(row_factory=class_row(ComplaintRow)) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS} FROM complaints WHERE complaint_id = %s", (complaint_id,)
         )
         return await cur.fetchone()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvidence(_Evidence):
-    """A stored ``complaint_evidence`` row."""
-
-    complaint_id: int
-    seq: int
-    details: dict[str, Any]
 
 
 async def evidence_of(

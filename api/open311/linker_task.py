@@ -1,28 +1,31 @@
-"""Linking complaints to assets and evidence: the I/O around the pure rules of
-``alerts.complaint_linking``.
+"""Linking complaints to assets and evidence in the API: the I/O around the pure rules of
+``telemetry.complaints.matching``.
 
 A ``Linker`` holds the spatial index of the city's lights (rebuilt when the registry of lights
 changes), reads the telemetry a complaint's rules ask for, and writes the decision in the
 caller's transaction: evidence rows, the link state, and the alert the complaint opens or
 joins (through ``telemetry.storage.alerts``, so the change is in the alert's history and
-NOTIFYed like any other). Synchronous, like the rest of the storage layer: the API calls it
-from worker threads.
+NOTIFYed like any other; its severity, SLA and crew come from the alerts' thresholds).
+Synchronous, like the rest of the storage layer: the API calls it from worker threads, and
+``api.open311.desk`` runs its sweep.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import psycopg
 import structlog
 
-from alerts.complaint_index import PointIndex
-from alerts.complaint_linking import (
+from alerts.config import Thresholds
+from telemetry.alert_events import Severity
+from telemetry.alert_records import NewAlert
+from telemetry.complaints.facts import Fix
+from telemetry.complaints.matching import (
     Decision,
     Evidence,
     JoinAlert,
@@ -36,18 +39,17 @@ from alerts.complaint_linking import (
     driving_decision,
     latest_shift,
     lighting_decision,
+    merge_details,
     pending,
     waste_decision,
 )
-from alerts.config import Thresholds
-from alerts.geometry import EARTH_RADIUS_M, haversine_m
-from telemetry.alert_events import Severity
-from telemetry.complaints.facts import Fix
+from telemetry.complaints.records import ComplaintRow, EvidenceRow, LinkedAlert
 from telemetry.complaints.services import Domain, Service, service
+from telemetry.complaints.spatial_index import LightCatalog, box
+from telemetry.geometry import haversine_m
 from telemetry.storage import alerts as alert_store
 from telemetry.storage import complaints as store
-from telemetry.storage.complaints import BBox, ComplaintRow, EvidenceRow, LightRow
-from telemetry.topics import Fleet
+from telemetry.storage.devices import fleets_of
 
 log = structlog.get_logger("alerts.complaints")
 
@@ -55,14 +57,6 @@ ACTOR: Final = "rasd-complaints"
 #: Errors of one complaint's linking that leave it pending (retried later) instead of failing
 #: the caller: bad data in a row, a constraint, a rule's ValueError.
 LINK_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, ValueError, KeyError)
-_M_PER_DEG: Final = math.radians(1.0) * EARTH_RADIUS_M
-
-
-def box(lat: float, lon: float, radius_m: float) -> BBox:
-    """(south, west, north, east) of a square around a point, ``radius_m`` on each side."""
-    dlat = radius_m / _M_PER_DEG
-    dlon = radius_m / (_M_PER_DEG * max(0.01, math.cos(math.radians(lat))))
-    return lat - dlat, lon - dlon, lat + dlat, lon + dlon
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +65,6 @@ class CitizenAlertPolicy:
 
     severity: Severity = Severity.MEDIUM
     sla_hours: float | None = 72.0
-
-
-class LightCatalog:
-    """The lights' spatial index and the registry details of each indexed light."""
-
-    def __init__(self, rows: list[LightRow], cell_m: float = 50.0) -> None:
-        self.rows = rows
-        self.index = PointIndex(
-            [r.device_id for r in rows], [r.lat for r in rows], [r.lon for r in rows], cell_m=cell_m
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +252,7 @@ class Linker:
         if ctx.now >= end + timedelta(seconds=rules.settle_s):
             area = box(ctx.lat, ctx.lon, rules.driving_radius_m)
             fixes = store.vehicle_fixes(conn, start, end, area, fleets=("bus", "truck"))
-        fleets = {
-            d: Fleet(f) for d, f in store.fleets_of(conn, {f.device_id for f in fixes}).items()
-        }
+        fleets = fleets_of(conn, {f.device_id for f in fixes})
         return driving_decision(
             ctx.lat, ctx.lon, fixes, fleets, ctx.at, ctx.now, rules, district=ctx.district
         )
@@ -306,7 +288,7 @@ class Linker:
             return
         extra = dict(decision.alert.details) if isinstance(decision.alert, OpenAlert) else {}
         extra["complaints"] = store.complaints_of_alert(conn, target.alert_id)
-        merged = _merge_details(target.details, extra)
+        merged = merge_details(target.details, extra)
         if merged != target.details:
             alert_store.update_details(
                 conn, target.asset_key, target.kind, merged, target.summary, actor=ACTOR
@@ -314,7 +296,7 @@ class Linker:
 
     def _alert(
         self, conn: psycopg.Connection, decision: Decision, complaint: ComplaintRow
-    ) -> store.AlertState | None:
+    ) -> LinkedAlert | None:
         action = decision.alert
         if isinstance(action, JoinAlert):
             return store.alert_state(conn, action.alert_id)
@@ -327,7 +309,7 @@ class Linker:
         district = action.district or decision.district
         opened = alert_store.open_alert(
             conn,
-            alert_store.NewAlert(
+            NewAlert(
                 kind=action.kind,
                 asset_kind=action.asset_kind,
                 asset_key=action.asset_key,
@@ -409,24 +391,11 @@ def _with_district(decision: Decision, district: str | None) -> Decision:
 
 def _row(e: Evidence) -> EvidenceRow:
     return EvidenceRow(
-        e.kind,
-        e.asset_kind,
-        e.asset_key,
-        e.distance_m,
-        e.verdict.value,
-        e.observed_at,
-        e.details,
+        kind=e.kind,
+        asset_kind=e.asset_kind,
+        asset_key=e.asset_key,
+        distance_m=e.distance_m,
+        verdict=e.verdict.value,
+        observed_at=e.observed_at,
+        details=e.details,
     )
-
-
-def _merge_details(current: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``current`` with ``extra`` added; lists under the same key are united, not replaced
-    (the missed points of a shift the alerts service listed stay listed)."""
-    merged = dict(current)
-    for key, value in extra.items():
-        old = merged.get(key)
-        if isinstance(old, list) and isinstance(value, list):
-            merged[key] = old + [v for v in value if v not in old]
-        else:
-            merged[key] = value
-    return merged

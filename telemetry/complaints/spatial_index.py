@@ -1,11 +1,13 @@
 """Nearest assets to a complaint: a sorted-cell grid over points (the city's 72,000 lights,
-collection points, bus stops), pure and in memory.
+collection points, bus stops), pure and in memory; the lights' catalogue built on it; and the
+box around a point that the storage queries read.
 
 Points are projected once onto a local plane (equirectangular around the set's mean
 latitude: within a fraction of a percent of great-circle distances at city scale) and
 bucketed into square cells; the cells' keys are sorted, so the points of one column of cells
 are one ``searchsorted`` range. A query looks at the few columns its circle touches and
-measures only the points there. ``brute_force_within`` is the baseline the benchmark compares.
+measures only the points there (``measure``; the benchmark's brute-force baseline measures
+every point with it, ``bench/complaints.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.geometry import EARTH_RADIUS_M
+from telemetry.complaints.records import BBox, LightRow
+from telemetry.geometry import EARTH_RADIUS_M
 
 _KY: Final = math.radians(1.0) * EARTH_RADIUS_M  # metres per degree of latitude
 _ROW: Final = 1 << 32  # key = column * _ROW + row; rows are shifted to be non-negative
@@ -86,7 +89,7 @@ class PointIndex:
         r0 = math.floor((y - radius_m) / self.cell_m) + _OFFSET
         r1 = math.floor((y + radius_m) / self.cell_m) + _OFFSET
         if c1 - c0 > 2000:  # a radius spanning most of the city: measure everything
-            return brute_force_within(self, lat, lon, radius_m, limit)
+            return self.measure(np.arange(len(self.ids), dtype=np.intp), x, y, radius_m, limit)
         keys = self._keys
         spans = [
             (
@@ -99,11 +102,13 @@ class PointIndex:
         if not parts:
             return []
         candidates = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return self._nearest(candidates, x, y, radius_m, limit)
+        return self.measure(candidates, x, y, radius_m, limit)
 
-    def _nearest(
+    def measure(
         self, candidates: npt.NDArray[np.intp], x: float, y: float, radius_m: float, limit: int
     ) -> list[Hit]:
+        """Up to ``limit`` of the ``candidates`` (positions in ``ids``) within ``radius_m`` of the
+        plane point (x, y), nearest first (ties by position)."""
         d = np.hypot(self._x[candidates] - x, self._y[candidates] - y)
         keep = d <= radius_m
         found = candidates[keep]
@@ -120,12 +125,18 @@ class PointIndex:
         return hits[0] if hits else None
 
 
-def brute_force_within(
-    index: PointIndex, lat: float, lon: float, radius_m: float, limit: int = 10
-) -> list[Hit]:
-    """The same answer as ``index.within`` by measuring every point (the baseline)."""
-    if not index.ids or radius_m < 0 or limit <= 0:
-        return []
-    x, y = index.project(lat, lon)
-    everything = np.arange(len(index.ids), dtype=np.intp)
-    return index._nearest(everything, x, y, radius_m, limit)
+class LightCatalog:
+    """The lights' spatial index and the registry details of each indexed light."""
+
+    def __init__(self, rows: list[LightRow], cell_m: float = 50.0) -> None:
+        self.rows = rows
+        self.index = PointIndex(
+            [r.device_id for r in rows], [r.lat for r in rows], [r.lon for r in rows], cell_m=cell_m
+        )
+
+
+def box(lat: float, lon: float, radius_m: float) -> BBox:
+    """(south, west, north, east) of a square around a point, ``radius_m`` on each side."""
+    dlat = radius_m / _KY
+    dlon = radius_m / (_KY * max(0.01, math.cos(math.radians(lat))))
+    return lat - dlat, lon - dlon, lat + dlat, lon + dlon

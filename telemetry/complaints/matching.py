@@ -1,6 +1,6 @@
 """How a located complaint is linked to its asset and its evidence: pure decisions.
 
-The I/O layer (``alerts.complaint_linker``) finds the candidate assets and reads their
+The I/O layer (``api.open311.linker_task``) finds the candidate assets and reads their
 telemetry; these functions say what the telemetry means for the complaint (a verdict per
 asset: confirms, refutes or unknown), which alert the complaint opens or joins, and whether
 it must wait (a collection window or a bus's next passage still to come). Rules and radii:
@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from alerts.geometry import haversine_m
 from telemetry.complaints.facts import AlertRef, Fix, Headway, Reading
 from telemetry.complaints.services import Service
+from telemetry.geometry import haversine_m
 from telemetry.solar import elevation_at
 from telemetry.topics import Fleet
 
@@ -130,6 +130,19 @@ class Decision:
 def pending(until: datetime, note: str, evidence: Iterable[Evidence] = ()) -> Decision:
     """Wait until ``until`` before judging (evidence so far kept for operators)."""
     return Decision(LinkState.PENDING, tuple(evidence), note=note, retry_at=until)
+
+
+def merge_details(current: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert's ``current`` details with ``extra`` added; lists under the same key are united,
+    not replaced (the missed points of a shift the alerts service listed stay listed)."""
+    merged = dict(current)
+    for key, value in extra.items():
+        old = merged.get(key)
+        if isinstance(old, list) and isinstance(value, list):
+            merged[key] = old + [v for v in value if v not in old]
+        else:
+            merged[key] = value
+    return merged
 
 
 # -- lighting ------------------------------------------------------------------------------------
