@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Final, TypedDict
 
 import structlog
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +26,9 @@ from api.live.registry import VehicleRegistry
 from api.metrics import ApiMetrics
 from api.open311 import routes as open311
 from api.open311.desk import ComplaintDesk
+from api.open_data import routes as open_data
 from api.open_data.refresh import OpenDataRefresher
+from api.pools import open_pools
 from api.routes import (
     alerts,
     devices,
@@ -33,7 +36,6 @@ from api.routes import (
     energy,
     gtfs,
     lights,
-    open_data,
     ops,
     pages,
     tokens,
@@ -43,8 +45,8 @@ from api.routes import (
 )
 from api.runtime import Runtime
 from api.security_middleware import SecurityHeaders
+from api.supervisor import Job, supervised
 from api.tokencache import TokenCache
-from telemetry.db import conninfo
 from telemetry.settings import Settings
 
 log = structlog.get_logger("api")
@@ -68,12 +70,33 @@ class AppState(TypedDict):
     complaints: ComplaintDesk
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    """What ``create_app`` was given; the lifespan reads it from ``app.state.config``."""
+
+    settings: Settings
+    api: ApiSettings
+
+
+def config_of(app: Starlette) -> AppConfig:
+    """The configuration ``create_app`` stored on ``app``."""
+    config = getattr(app.state, "config", None)
+    if not isinstance(config, AppConfig):
+        raise TypeError("app.state.config is not an AppConfig: build the app with create_app")
+    return config
+
+
+def _metrics_of(scope: Scope) -> ApiMetrics | None:
+    # The lifespan's state, copied into every request's scope; absent before it ran.
+    runtime = (scope.get("state") or {}).get("runtime")
+    return runtime.metrics if isinstance(runtime, Runtime) else None
+
+
 class _AccessLog:
     """Counts and times requests per route template; logs one JSON line per request."""
 
-    def __init__(self, app: ASGIApp, metrics: Callable[[], ApiMetrics | None]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +116,7 @@ class _AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            metrics = self.metrics()
+            metrics = _metrics_of(scope)
             if metrics is not None:
                 metrics.requests.labels(route, str(status)).inc()
                 metrics.request_seconds.labels(route).observe(elapsed)
@@ -108,129 +131,95 @@ class _AccessLog:
             )
 
 
-async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
-    """Run a background loop; restart it after an unexpected error instead of dying."""
+def live_feed(runtime: Runtime) -> MqttFeed:
+    """The broker feed of live positions into the runtime's hub (not started yet)."""
+
+    def deliver(batch: list[VehiclePosition]) -> None:
+        runtime.metrics.live_positions.inc(len(batch))
+        runtime.positions.publish(batch)
+
+    return MqttFeed(
+        runtime.settings,
+        runtime.registry,
+        deliver,
+        asyncio.get_running_loop(),
+        runtime.api.mqtt_client_prefix,
+        on_invalid=runtime.metrics.live_invalid.inc,
+    )
+
+
+async def watch_broker(runtime: Runtime, feed: MqttFeed) -> None:
+    """Mirror the feed's subscription flag into the runtime (for /readyz) and the metric."""
+    # Polled once a second: waiting on the paho thread's flag in a thread returned at once
+    # while it was set, and the loop then spun a core handing calls to the thread pool.
     while True:
+        subscribed = feed.subscribed.is_set()
+        runtime.metrics.broker_connected.set(1 if subscribed else 0)
+        if subscribed:
+            runtime.broker_subscribed.set()
+        else:
+            runtime.broker_subscribed.clear()
+        await asyncio.sleep(BROKER_WATCH_S)
+
+
+def background_jobs(runtime: Runtime, complaints: ComplaintDesk, feed: MqttFeed) -> list[Job]:
+    """The table of one process's supervised background tasks: name and what runs it."""
+    jobs = [
+        Job(name="registry", run=lambda: runtime.registry.run(runtime.pool)),
+        Job(name="alerts-listen", run=lambda: run_alert_feed(runtime)),
+        Job(name="broker-watch", run=lambda: watch_broker(runtime, feed)),
+        Job(name="complaints", run=complaints.run),
+    ]
+    if runtime.api.opendata_refresh_s > 0:
+        # Materialised open-data days; the advisory lock lets one process do each pass.
+        jobs.append(Job(name="open-data", run=OpenDataRefresher(runtime.settings, runtime.api).run))
+    return jobs
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+    """Open the pools, start the background tasks and the broker feed; undo it all on exit."""
+    config = config_of(app)
+    settings, api = config.settings, config.api
+    async with open_pools(settings, api) as pools:
+        runtime = Runtime(
+            settings=settings,
+            api=api,
+            pool=pools.pool,
+            sync_pool=pools.sync_pool,
+            positions=PositionHub(api.live_max_vehicles),
+            alerts=AlertHub(),
+            registry=VehicleRegistry(api.registry_refresh_s),
+            metrics=ApiMetrics(),
+            tokens=TokenCache(api.auth_cache_s),
+        )
         try:
-            await factory()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background_task_failed", task=name)
-            await asyncio.sleep(2.0)
+            # Reads the thresholds file: off the event loop.
+            complaints = await asyncio.to_thread(ComplaintDesk, api, pools.sync_pool)
+            feed = live_feed(runtime)
+            async with supervised(background_jobs(runtime, complaints, feed)):
+                feed.start()
+                log.info(
+                    "api_started",
+                    host=api.host,
+                    port=api.port,
+                    schema=settings.database_schema,
+                    prefix=settings.topic_prefix,
+                    mqtt_client=feed.client_id,
+                )
+                try:
+                    yield {"runtime": runtime, "complaints": complaints}
+                finally:
+                    await asyncio.to_thread(feed.stop)
+        finally:
+            await runtime.positions.close()
+    log.info("api_stopped")
 
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """Build the ASGI app; nothing connects until the lifespan starts."""
     settings = settings or Settings()
     api = api or ApiSettings()
-    holder: dict[str, ApiMetrics] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
-        metrics = ApiMetrics()
-        holder["metrics"] = metrics
-        info = conninfo(settings, app="rasd-api")
-        pool = AsyncConnectionPool(
-            info,
-            min_size=api.db_pool_min,
-            max_size=api.db_pool_max,
-            open=False,
-            kwargs={"autocommit": True, "prepare_threshold": None},
-            check=AsyncConnectionPool.check_connection,
-            name="rasd-api",
-        )
-        sync_pool = ConnectionPool(
-            info,
-            min_size=1,
-            max_size=4,
-            open=False,
-            kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
-            name="rasd-api-sync",
-        )
-        # wait=False: the API starts (and /readyz says why not ready) with the database down.
-        await pool.open(wait=False)
-        sync_pool.open(wait=False)
-        runtime = Runtime(
-            settings=settings,
-            api=api,
-            pool=pool,
-            sync_pool=sync_pool,
-            positions=PositionHub(api.live_max_vehicles),
-            alerts=AlertHub(),
-            registry=VehicleRegistry(api.registry_refresh_s),
-            metrics=metrics,
-            tokens=TokenCache(api.auth_cache_s),
-        )
-        # Reads the thresholds file: off the event loop.
-        complaints = await asyncio.to_thread(ComplaintDesk, api, sync_pool)
-        loop = asyncio.get_running_loop()
-
-        def deliver(batch: list[VehiclePosition]) -> None:
-            metrics.live_positions.inc(len(batch))
-            runtime.positions.publish(batch)
-
-        feed = MqttFeed(
-            settings,
-            runtime.registry,
-            deliver,
-            loop,
-            api.mqtt_client_prefix,
-            on_invalid=metrics.live_invalid.inc,
-        )
-
-        async def watch_broker() -> None:
-            # Mirrors the paho thread's subscription flag into the loop for /readyz, once a
-            # second. (Waiting on the flag in a thread returned at once while it was set: the
-            # loop then spun a core handing calls to the thread pool.)
-            while True:
-                subscribed = feed.subscribed.is_set()
-                metrics.broker_connected.set(1 if subscribed else 0)
-                if subscribed:
-                    runtime.broker_subscribed.set()
-                else:
-                    runtime.broker_subscribed.clear()
-                await asyncio.sleep(BROKER_WATCH_S)
-
-        tasks = [
-            asyncio.create_task(
-                _supervise("registry", lambda: runtime.registry.run(pool)), name="registry"
-            ),
-            asyncio.create_task(
-                _supervise("alerts-listen", lambda: run_alert_feed(runtime)), name="alerts"
-            ),
-            asyncio.create_task(_supervise("broker-watch", watch_broker), name="broker-watch"),
-            asyncio.create_task(_supervise("complaints", complaints.run), name="complaints"),
-        ]
-        if api.opendata_refresh_s > 0:
-            # Materialised open-data days; the advisory lock lets one process do each pass.
-            refresher = OpenDataRefresher(settings, api)
-            tasks.append(
-                asyncio.create_task(_supervise("open-data", refresher.run), name="open-data")
-            )
-        feed.start()
-        log.info(
-            "api_started",
-            host=api.host,
-            port=api.port,
-            schema=settings.database_schema,
-            prefix=settings.topic_prefix,
-            mqtt_client=feed.client_id,
-        )
-        try:
-            yield {"runtime": runtime, "complaints": complaints}
-        finally:
-            await asyncio.to_thread(feed.stop)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await runtime.positions.close()
-            await pool.close()
-            await asyncio.to_thread(sync_pool.close)
-            log.info("api_stopped")
-
     app = FastAPI(
         title="Rasd live operations API",
         version="1.0",
@@ -241,6 +230,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    app.state.config = AppConfig(settings=settings, api=api)
     install_error_handlers(app)
     for module in (
         ops,
@@ -263,5 +253,5 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     # Outside gzip, inside the access log: headers on every answer, errors included.
     app.add_middleware(SecurityHeaders, tile_url=api.tile_url)
-    app.add_middleware(_AccessLog, metrics=lambda: holder.get("metrics"))
+    app.add_middleware(_AccessLog)
     return app

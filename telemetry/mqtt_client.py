@@ -113,7 +113,11 @@ def new_client(
     )
     if settings.mqtt_tls:
         client.tls_set_context(client_ssl_context(settings))
-    username, password = account or (settings.mqtt_username, settings.mqtt_password)
+    secret = settings.mqtt_password
+    username, password = account or (
+        settings.mqtt_username,
+        secret.get_secret_value() if secret is not None else None,
+    )
     if username:
         client.username_pw_set(username, password)
     _attach(client, handlers)

@@ -349,6 +349,8 @@ class MqttIntake:
                 return
             generation = self.generation
             self._mark_up(generation)
+            # Polled (ASYNC110): this waits for the event to be cleared or the generation to
+            # move on, and asyncio.Event can only be awaited until it is set.
             while session.connected.is_set() and self.generation == generation:  # noqa: ASYNC110
                 await asyncio.sleep(WATCH_S)
             self._mark_down(lost=True)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -30,7 +30,8 @@ class Settings(BaseSettings):
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    # A SecretStr so that a logged or printed Settings shows ********** instead of it.
+    mqtt_password: SecretStr | None = None
     # mqtts:// only: the CA that signed the broker's certificate (None: the system's CAs), and
     # an optional client certificate and key. The broker's host name is always checked.
     mqtt_ca_file: str | None = None

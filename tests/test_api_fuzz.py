@@ -24,9 +24,9 @@ from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
 from tests.support.api_process import ApiProcess
+from tests.support.api_server import make_token, register_devices
 from tests.support.database import drop_schema
 from tests.support.env import unique_settings
-from tests.test_api_support import make_token, register_devices
 
 pytestmark = pytest.mark.services
 
@@ -48,7 +48,7 @@ def api_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess
         "RASD_API_OPEN311_RATE_PER_ADDRESS": "1000000",
         "RASD_API_OPEN311_RATE_PER_KEY": "1000000",
     }
-    proc = ApiProcess(settings, log, **limits)
+    proc = ApiProcess(settings, log, port=None, **limits)
     try:
         proc.start()
         yield proc

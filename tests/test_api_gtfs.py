@@ -10,7 +10,7 @@ from google.transit import gtfs_realtime_pb2
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
-from tests.test_api_support import ApiServer, fix, now_utc, register_devices, store
+from tests.support.api_server import ApiServer, fix, now_utc, register_devices, store
 
 
 async def test_gtfs_rt_consumer_finds_every_live_bus(migrated: Settings) -> None:

@@ -19,9 +19,9 @@ from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.storage.energy import Scope, group_energy, light_energy, refresh_energy_rollups
 from telemetry.topics import Fleet
+from tests.support.api_server import ApiServer, api_server, make_token, register_devices, store
 from tests.support.env import unique_settings
 from tests.support.pg_cluster import PostgresCluster, timescale_installed
-from tests.test_api_support import ApiServer, api_server, make_token, register_devices, store
 
 TZ = ZoneInfo("Africa/Casablanca")
 # Hour-aligned, far enough back for a few whole local days, recent enough for partitions.

@@ -14,8 +14,7 @@ from api.auth import Role
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
-from tests.support.env import settings_env
-from tests.test_api_support import (
+from tests.support.api_server import (
     ApiServer,
     api_server,
     fix,
@@ -24,6 +23,7 @@ from tests.test_api_support import (
     register_devices,
     store,
 )
+from tests.support.env import settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

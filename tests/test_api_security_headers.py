@@ -14,7 +14,7 @@ import pytest
 from api.auth import Role
 from api.routes.pages import STATIC_DIR
 from telemetry.settings import Settings
-from tests.test_api_support import ApiServer, make_token
+from tests.support.api_server import ApiServer, make_token
 
 PAGES = ("/", "/crew", "/transparency")
 OPEN_ANSWERS = (

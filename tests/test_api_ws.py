@@ -23,8 +23,7 @@ from api.config import ApiSettings
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Channel, Fleet, topic_name
-from tests.support.publisher import Publisher
-from tests.test_api_support import (
+from tests.support.api_server import (
     ApiServer,
     Frames,
     api_server,
@@ -37,6 +36,7 @@ from tests.test_api_support import (
     store,
     ws_connect,
 )
+from tests.support.publisher import Publisher
 
 # 100 ms frames and 1 s heartbeats keep the tests short. Devices are registered before the
 # server starts: the live feed skips fixes of devices its registry does not know yet.

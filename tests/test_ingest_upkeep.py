@@ -18,10 +18,10 @@ from telemetry.storage.backend import Backend
 from telemetry.storage.energy import group_energy
 from telemetry.storage.maintenance import run_upkeep
 from telemetry.topics import Fleet
+from tests.support.api_server import register_devices, store
 from tests.support.ingest_process import IngestProcess
 from tests.support.waiting import wait_until
 from tests.test_api_lights import expected_hourly
-from tests.test_api_support import register_devices, store
 
 NOW = datetime.now(UTC)
 HOUR = NOW.replace(minute=0, second=0, microsecond=0)

@@ -73,6 +73,7 @@ def session(settings: Settings, client_id: str, **options: Any) -> MqttSession:
 async def eventually(check: Callable[[], bool], within: float = WAIT_S) -> None:
     """Wait until ``check()`` holds (polled: the sessions' counters have no events)."""
     async with asyncio.timeout(within):
+        # Polled (ASYNC110): ``check`` reads plain counters, which have no event to wait on.
         while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 

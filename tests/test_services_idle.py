@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from telemetry.settings import Settings
+from tests.support.alerts_process import AlertsProcess
 from tests.support.api_process import ApiProcess
 from tests.support.ingest_process import IngestProcess
 from tests.support.service_process import ServiceProcess
-from tests.test_alerts_support import AlertsProcess
 
 pytestmark = pytest.mark.services
 

@@ -167,7 +167,11 @@ class MqttSession:
             receive_maximum=receive_maximum,
             keepalive_s=keepalive_s,
             username=settings.mqtt_username,
-            password=settings.mqtt_password,
+            password=(
+                settings.mqtt_password.get_secret_value()
+                if settings.mqtt_password is not None
+                else None
+            ),
             subscriptions=tuple(subscriptions),
             max_packet_size=max_packet_size,
         )

@@ -15,9 +15,9 @@ from api.auth import Role
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
 from telemetry.topics import Fleet
-from tests.browser.conftest import ApiProcess
 from tests.browser.test_pages import WAIT_MS, _token
-from tests.test_api_support import register_devices
+from tests.support.api_process import ApiProcess
+from tests.support.api_server import register_devices
 
 LAT0, LON0 = 31.6258, -7.9892
 

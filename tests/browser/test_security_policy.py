@@ -15,8 +15,9 @@ import pytest
 
 from api.auth import Role
 from telemetry.settings import Settings
-from tests.browser.conftest import ApiProcess, CspWatch
+from tests.browser.conftest import CspWatch
 from tests.browser.test_pages import WAIT_MS, _token
+from tests.support.api_process import ApiProcess
 from tests.support.env import free_port
 
 # Arrow functions, not expressions: Playwright polls an expression with eval, which the pages'

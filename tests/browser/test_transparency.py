@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from telemetry.settings import Settings
-from tests.browser.conftest import ApiProcess
-from tests.test_open_data_support import refresh, seed_city
+from tests.support.api_process import ApiProcess
+from tests.support.open_data_city import refresh, seed_city
 
 WAIT_MS = 60_000
 SECTIONS = ("lights-now", "lights-daily", "repairs", "energy", "waste", "buses", "complaints")

@@ -9,6 +9,8 @@ import socket
 import uuid
 from typing import Any
 
+from pydantic import SecretStr
+
 from telemetry.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get(
@@ -69,6 +71,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, bool):
             text = "true" if value else "false"
+        elif isinstance(value, SecretStr):
+            text = value.get_secret_value()
         else:
             text = str(value.value if hasattr(value, "value") else value)
         env[f"RASD_{name.upper()}"] = text

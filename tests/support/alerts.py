@@ -1,4 +1,4 @@
-"""Helpers shared by the alerts tests (no tests here): thresholds, assets, effect summaries, and
+"""Helpers shared by the alerts tests: thresholds, assets, effect summaries, and
 the driver that feeds a simulated scenario through decoding, the engine and the real store."""
 
 from __future__ import annotations
@@ -25,22 +25,20 @@ from simulators.messages import Message
 from simulators.network import network_file
 from simulators.scenario import Scenario
 from telemetry.decoding import Decoded, Limits, MessageDecoder
+from telemetry.reference_data import Asset
 from telemetry.settings import Settings
-from telemetry.storage.assets import (
-    Asset,
+from telemetry.storage.backend import Backend
+from telemetry.storage.devices import upsert_devices
+from telemetry.storage.maintenance import ensure_partitions
+from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.reference import (
     assets_changed_since,
     collection_rounds,
     import_network,
     route_shapes,
 )
-from telemetry.storage.backend import Backend
-from telemetry.storage.devices import upsert_devices
-from telemetry.storage.maintenance import ensure_partitions
-from telemetry.storage.readings import Batch, ReadingStore
 from telemetry.topics import Fleet, parse_topic
 from tests.support.database import open_db
-from tests.support.env import free_port
-from tests.support.service_process import ServiceProcess
 
 #: A winter evening in Marrakech (UTC+1 all year, sunset ~18:25): 19 Dec 2025 21:00 local.
 EVENING = datetime(2025, 12, 19, 20, 0, tzinfo=UTC).timestamp()
@@ -70,7 +68,16 @@ def light(
     at: tuple[float, float] = KOUTOUBIA,
 ) -> Asset:
     """A registered streetlight."""
-    return Asset(device_id, Fleet.LIGHT, None, district, circuit, rated_w, at[0], at[1])
+    return Asset(
+        device_id=device_id,
+        fleet=Fleet.LIGHT,
+        route=None,
+        district=district,
+        circuit=circuit,
+        rated_w=rated_w,
+        lat=at[0],
+        lon=at[1],
+    )
 
 
 def vehicle(
@@ -83,7 +90,16 @@ def vehicle(
 ) -> Asset:
     """A registered bus or truck (``home``: its depot)."""
     lat, lon = home if home is not None else (None, None)
-    return Asset(device_id, fleet, route, district, None, None, lat, lon)
+    return Asset(
+        device_id=device_id,
+        fleet=fleet,
+        route=route,
+        district=district,
+        circuit=None,
+        rated_w=None,
+        lat=lat,
+        lon=lon,
+    )
 
 
 def engine(
@@ -131,22 +147,6 @@ def kinds_raised(effects: Iterable[Effect]) -> list[tuple[str, str]]:
 def only(kind: str, effects: Iterable[Effect]) -> list[Effect]:
     """The effects about one alert kind."""
     return [e for e in effects if e.key.kind == kind]
-
-
-class AlertsProcess(ServiceProcess):
-    """``python -m alerts`` as a real child process on its own ops port."""
-
-    module = "alerts"
-    healthy_timeout = 60.0  # healthy only once caught up and subscribed
-
-    def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
-        port = int(env.get("RASD_ALERTS_HTTP_PORT", "0")) or free_port()
-        super().__init__(settings, log_path, port, **(env | {"RASD_ALERTS_HTTP_PORT": str(port)}))
-
-    def start(self, *, wait_healthy: bool = True) -> AlertsProcess:
-        """Start, and by default wait until ``/healthz`` answers 200 (caught up, subscribed)."""
-        super().start(wait_healthy=wait_healthy)
-        return self
 
 
 def thresholds_file(path: Path, **replacements: str) -> Path:

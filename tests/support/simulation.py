@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator tests (no tests here): small scenarios and decoding."""
+"""Helpers shared by the simulator tests: small scenarios, runs and decoding outcomes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A small city with known open-data answers (lights, faults, repairs, complaints, rounds,
-buses), seeded through the same stores the services use; plus the pure feed logic's tests."""
+buses), seeded through the same stores the services use."""
 
 from __future__ import annotations
 
@@ -11,39 +11,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from alerts.geometry import haversine_m
 from api.config import ApiSettings
-from api.open_data.feeds import BY_NAME, FEEDS, PERSONAL_COLUMNS, SETTLE
 from api.open_data.refresh import OpenDataRefresher, RefreshReport
-from api.open_data.schedule import days_to_refresh, last_complete_day, last_complete_night
-from api.open_data.shaping import (
-    FeedRequestError,
-    add_months,
-    csv_text,
-    feed_range,
-    month_end,
-    shape_rows,
-)
 from telemetry.decoding import EnergyRow, FaultRow, PositionRow
+from telemetry.geometry import haversine_m
+from telemetry.reference_data import BusStop, CollectionPoint, CollectionRound, Network
 from telemetry.registry import DeviceRecord
 from telemetry.settings import Settings
-from telemetry.storage.assets import (
-    BusStop,
-    CollectionPoint,
-    CollectionRound,
-    Network,
-    import_network,
-)
 from telemetry.storage.backend import Backend, recorded_backend
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.energy import catch_up_energy_rollups
 from telemetry.storage.maintenance import ensure_partitions
-from telemetry.storage.open_data import RoundShift
 from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.reference import import_network
 from telemetry.topics import Fleet
 from tests.support.database import open_db
 
@@ -119,21 +100,31 @@ def _lights() -> tuple[list[EnergyRow], list[FaultRow]]:
 
 ROUNDS = (
     CollectionRound(
-        "T-1",
-        time(21),
-        time(4),
-        "Africa/Casablanca",
-        tuple(CollectionPoint(i, 31.630 + 0.002 * i, -8.000, 40.0, f"P{i}") for i in range(3)),
+        round="T-1",
+        shift_start=time(21),
+        shift_end=time(4),
+        timezone="Africa/Casablanca",
+        points=tuple(
+            CollectionPoint(seq=i, lat=31.630 + 0.002 * i, lon=-8.000, label=f"P{i}")
+            for i in range(3)
+        ),
     ),
     CollectionRound(
-        "R-EAST",
-        time(22),
-        time(2),
-        "Africa/Casablanca",
-        tuple(CollectionPoint(i, 31.640 + 0.002 * i, -7.990, 40.0, f"Q{i}") for i in range(2)),
+        round="R-EAST",
+        shift_start=time(22),
+        shift_end=time(2),
+        timezone="Africa/Casablanca",
+        points=tuple(
+            CollectionPoint(seq=i, lat=31.640 + 0.002 * i, lon=-7.990, label=f"Q{i}")
+            for i in range(2)
+        ),
     ),
     CollectionRound(
-        "T-9", time(20), time(23), "Africa/Casablanca", (CollectionPoint(0, 31.650, -7.980),)
+        round="T-9",
+        shift_start=time(20),
+        shift_end=time(23),
+        timezone="Africa/Casablanca",
+        points=(CollectionPoint(seq=0, lat=31.650, lon=-7.980),),
     ),
 )
 
@@ -164,12 +155,12 @@ def _trucks() -> list[PositionRow]:
 
 
 STOPS = (
-    BusStop("S1", "S1", 31.600, -8.000),
-    BusStop("S2", "S2", 31.610, -8.000),
-    BusStop("S3", "S3", 31.620, -8.000),
-    BusStop("C0", "C0", 31.650, -8.050),
-    BusStop("C1", "C1", 31.660, -8.050),
-    BusStop("C2", "C2", 31.660, -8.040),
+    BusStop(stop_id="S1", name="S1", lat=31.600, lon=-8.000),
+    BusStop(stop_id="S2", name="S2", lat=31.610, lon=-8.000),
+    BusStop(stop_id="S3", name="S3", lat=31.620, lon=-8.000),
+    BusStop(stop_id="C0", name="C0", lat=31.650, lon=-8.050),
+    BusStop(stop_id="C1", name="C1", lat=31.660, lon=-8.050),
+    BusStop(stop_id="C2", name="C2", lat=31.660, lon=-8.040),
 )
 
 
@@ -524,128 +515,3 @@ async def refresh(settings: Settings, now: datetime = NOW, **api: Any) -> Refres
 def parse_csv(text: str) -> list[dict[str, str]]:
     """CSV rows as dicts of strings."""
     return list(csv.DictReader(io.StringIO(text)))
-
-
-# -- pure logic --------------------------------------------------------------------------------
-
-
-def test_no_feed_has_a_personal_data_column() -> None:
-    for feed in FEEDS:
-        assert not set(feed.column_names) & PERSONAL_COLUMNS, feed.name
-        assert len(set(feed.column_names)) == len(feed.columns), feed.name
-
-
-def test_csv_quotes_and_empties() -> None:
-    feed = BY_NAME["complaints-monthly"]
-    rows = shape_rows(
-        feed,
-        [
-            type(
-                "R",
-                (),
-                {
-                    "period": date(2025, 10, 1),
-                    "service_code": "a,b",
-                    "received": 1,
-                    "closed": 0,
-                    "median_hours": None,
-                    "p90_hours": None,
-                },
-            )()
-        ],
-    )
-    text = csv_text(feed, rows)
-    assert text == (
-        'month,service_code,received,closed,median_hours,p90_hours\r\n2025-10,"a,b",1,0,,\r\n'
-    )
-
-
-@given(
-    first=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
-    days=st.integers(min_value=0, max_value=2000),
-)
-def test_day_ranges_are_refused_exactly_past_the_limit(first: date, days: int) -> None:
-    feed = BY_NAME["energy-daily"]
-    last = first + timedelta(days=days)
-    if last >= date(2100, 1, 1):  # requests name days of 1970-2099 only
-        with pytest.raises(FeedRequestError, match="between 1970 and 2099"):
-            feed_range(
-                feed, first.isoformat(), last.isoformat(), today=last, max_days=400, max_months=12
-            )
-        return
-    if days + 1 > 400:
-        with pytest.raises(FeedRequestError, match=r"^from: the range covers"):
-            feed_range(
-                feed, first.isoformat(), last.isoformat(), today=last, max_days=400, max_months=12
-            )
-        return
-    span = feed_range(
-        feed, first.isoformat(), last.isoformat(), today=last, max_days=400, max_months=12
-    )
-    assert span is not None
-    assert (span.first, span.last, span.days) == (first, last, days + 1)
-
-
-@given(
-    first=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
-    months=st.integers(min_value=0, max_value=200),
-)
-def test_month_ranges_cover_whole_months(first: date, months: int) -> None:
-    feed = BY_NAME["energy-monthly"]
-    last = add_months(first, months)
-    args = (feed, first.strftime("%Y-%m"), last.isoformat())
-    if last >= date(2100, 1, 1):  # requests name days of 1970-2099 only
-        with pytest.raises(FeedRequestError, match="between 1970 and 2099"):
-            feed_range(*args, today=last, max_days=1, max_months=120)
-        return
-    if months + 1 > 120:
-        with pytest.raises(FeedRequestError, match="months"):
-            feed_range(*args, today=last, max_days=1, max_months=120)
-        return
-    span = feed_range(*args, today=last, max_days=1, max_months=120)
-    assert span is not None
-    assert span.first == first.replace(day=1) and span.last == month_end(last)
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "parameter"),
-    [
-        ("2025-10-05", "2025-10-01", "from"),
-        ("2025-13-01", None, "from"),
-        ("yesterday", None, "from"),
-        (None, "2025-10", "to"),  # a month is not a day
-    ],
-)
-def test_bad_ranges_say_which_parameter(start: str | None, end: str | None, parameter: str) -> None:
-    with pytest.raises(FeedRequestError, match=rf"^{parameter}: "):
-        feed_range(BY_NAME["bus-service-daily"], start, end, today=D, max_days=100, max_months=10)
-
-
-def test_a_snapshot_takes_no_range() -> None:
-    with pytest.raises(FeedRequestError, match="snapshot"):
-        feed_range(BY_NAME["lights-status"], "2025-10-01", None, today=D, max_days=1, max_months=1)
-
-
-def test_which_days_a_pass_refreshes() -> None:
-    wm = date(2025, 10, 10)
-    assert days_to_refresh(None, None, date(2025, 10, 9), 8) == []
-    assert days_to_refresh(None, date(2025, 10, 8), date(2025, 10, 9), 8) == [
-        date(2025, 10, 8),
-        date(2025, 10, 9),
-    ]
-    assert days_to_refresh(wm, date(2025, 1, 1), date(2025, 10, 9), 8) == []  # up to date
-    new_day = days_to_refresh(wm, date(2025, 1, 1), date(2025, 10, 10), 2)
-    assert new_day == [date(2025, 10, 8), date(2025, 10, 9), date(2025, 10, 10)]
-    # The recheck does not reach before the data.
-    assert days_to_refresh(wm, date(2025, 10, 9), date(2025, 10, 10), 8)[0] == date(2025, 10, 9)
-
-
-def test_complete_days_and_nights() -> None:
-    assert last_complete_day(NOW, TZ, SETTLE) == D1
-    midnight = datetime.combine(D1, time(0, 10), TZ)
-    assert last_complete_day(midnight, TZ, SETTLE) == D - timedelta(days=1)
-    shifts = [RoundShift(r.shift_start, r.shift_end, r.timezone) for r in ROUNDS]
-    assert last_complete_night(NOW, shifts, SETTLE) == D1
-    # 03:00 on D+2: T-1's shift of night D+1 runs until 04:00.
-    assert last_complete_night(local(D + timedelta(days=2), 3), shifts, SETTLE) == D
-    assert last_complete_night(NOW, [], SETTLE) is None

@@ -1,5 +1,5 @@
 """Harness of the API tests: a real uvicorn server in the test's event loop on a free port,
-tokens, seeding helpers and a WebSocket frame reader; plus the harness's own smoke tests."""
+tokens, seeding helpers and a WebSocket frame reader."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from telemetry.settings import Settings
 from telemetry.storage.devices import upsert_devices
 from telemetry.storage.readings import Batch, ReadingStore
 from telemetry.storage.tokens import insert_token
-from telemetry.topics import Fleet
 from tests.support.database import open_db
 from tests.support.env import free_port
 
@@ -231,26 +230,3 @@ async def api_server(settings: Settings, **overrides: Any) -> AsyncIterator[ApiS
     """Body of the per-module ``api`` fixtures."""
     async with ApiServer(settings, **overrides) as server:
         yield server
-
-
-# -- the harness's own smoke tests ---------------------------------------------------------------
-
-
-async def test_open_endpoints_answer_without_a_token(migrated: Settings) -> None:
-    async with ApiServer(migrated) as server, server.client() as client:
-        assert (await client.get("/healthz")).json() == {"status": "ok"}
-        ready = (await client.get("/readyz")).json()
-        assert ready["status"] == "ready", ready
-        metrics = await client.get("/metrics")
-        assert metrics.status_code == 200 and "rasd_api_ws_clients" in metrics.text
-        spec = (await client.get("/openapi.json")).json()
-        assert "/api/v1/vehicles/positions" in spec["paths"]
-        assert "/api/v1/alerts/{alert_id}/resolve" in spec["paths"]
-
-
-async def test_device_registry_is_reachable_through_the_harness(migrated: Settings) -> None:
-    register_devices(migrated, DeviceRecord(device_id="B-1", fleet=Fleet.BUS, route="1"))
-    token = await make_token(migrated, Role.OPERATOR)
-    async with ApiServer(migrated) as server, server.client(token) as client:
-        answer = await client.get("/api/v1/devices/B-1")
-        assert answer.status_code == 200 and answer.json()["route"] == "1"
