@@ -1,18 +1,37 @@
-"""``python -m telemetry``: migrate the schema, upkeep, and import/export the device registry."""
+"""``python -m telemetry``: migrate the schema, upkeep, import/export the device registry and the
+equipment register."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
 from telemetry.db import connect
+from telemetry.equipment.files import (
+    parse_assets,
+    parse_models_csv,
+    render_assets_csv,
+    render_assets_geojson,
+    render_models_csv,
+)
+from telemetry.equipment.ngsi_ld import register_entities
 from telemetry.errors import TelemetryError
 from telemetry.logs import configure_logging
 from telemetry.migrate import migrate
 from telemetry.registry import parse_devices_csv, render_devices_csv
 from telemetry.settings import Settings
 from telemetry.storage.devices import all_devices, upsert_devices
+from telemetry.storage.equipment import (
+    all_assets,
+    all_models,
+    asset_history,
+    import_assets,
+    import_models,
+    last_installed,
+)
 from telemetry.storage.maintenance import run_upkeep
 
 
@@ -27,7 +46,78 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     exp = dsub.add_parser("export", help="write the registry as CSV (to stdout by default)")
     exp.add_argument("file", nargs="?", default="-")
+    _assets_parser(sub)
     return parser
+
+
+def _assets_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    assets = sub.add_parser("assets", help="lighting equipment register (docs/equipment.md)")
+    asub = assets.add_subparsers(dest="assets_command", required=True)
+    imp = asub.add_parser(
+        "import", help="upsert assets by asset_id from CSV or GeoJSON (- for stdin)"
+    )
+    imp.add_argument("file")
+    models = asub.add_parser("import-models", help="upsert catalogue models from CSV")
+    models.add_argument("file")
+    exp = asub.add_parser("export", help="write the register (to stdout by default)")
+    exp.add_argument("file", nargs="?", default="-")
+    exp.add_argument("--format", choices=("csv", "geojson", "ngsi-ld"), default="csv")
+    exp_models = asub.add_parser("export-models", help="write the model catalogue as CSV")
+    exp_models.add_argument("file", nargs="?", default="-")
+    history = asub.add_parser("history", help="one asset's history as JSON")
+    history.add_argument("asset_id")
+
+
+def _read(name: str) -> str:
+    return sys.stdin.read() if name == "-" else Path(name).read_text("utf-8")
+
+
+def _write(name: str, text: str) -> None:
+    if name == "-":
+        sys.stdout.write(text)
+    else:
+        Path(name).write_text(text, "utf-8")
+
+
+def _assets(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.assets_command
+    if command == "import":
+        parsed = parse_assets(_read(args.file))
+        with connect(settings, autocommit=True) as conn:
+            done = import_assets(conn, parsed)
+        print(
+            f"{len(parsed.assets)} assets imported: {done.created} new, {done.updated} changed, "
+            f"{done.unchanged} unchanged; {done.events} history events"
+        )
+    elif command == "import-models":
+        models = parse_models_csv(_read(args.file))
+        with connect(settings, autocommit=True) as conn:
+            print(f"{import_models(conn, models)} models imported")
+    elif command == "export-models":
+        with connect(settings, autocommit=True) as conn:
+            _write(args.file, render_models_csv(all_models(conn)))
+    elif command == "export":
+        with connect(settings, autocommit=True) as conn:
+            assets = all_assets(conn)
+            ngsi = args.format == "ngsi-ld"
+            models = all_models(conn) if ngsi else []
+            installed = last_installed(conn) if ngsi else {}
+        if args.format == "csv":
+            text = render_assets_csv(assets)
+        elif args.format == "geojson":
+            text = render_assets_geojson(assets)
+        else:
+            entities = register_entities(assets, models, installed)
+            text = json.dumps(entities, ensure_ascii=False, indent=1) + "\n"
+        _write(args.file, text)
+    else:
+        with connect(settings, autocommit=True) as conn:
+            history = asset_history(conn, args.asset_id)
+        if history is None:
+            print(f"error: no asset {args.asset_id}", file=sys.stderr)
+            return 1
+        print(json.dumps(dataclasses.asdict(history), default=str, ensure_ascii=False, indent=1))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "upkeep":
             with connect(settings, autocommit=True) as conn:
                 print(run_upkeep(conn, settings))
+        elif args.command == "assets":
+            return _assets(args, settings)
         elif args.devices_command == "import":
             text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
             records = parse_devices_csv(text)
