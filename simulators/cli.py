@@ -1,4 +1,4 @@
-"""``python -m simulators``: run, record, replay, registry, network, scenarios."""
+"""``python -m simulators``: run, record, replay, registry, equipment, network, scenarios."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from simulators.clock import (
 )
 from simulators.devices import build_devices, registry_records
 from simulators.engine import Engine, Shard
+from simulators.equipment import equipment_register
 from simulators.errors import SimulatorError
 from simulators.gateway_sink import VIA_CHOICES, GatewayRoutes, GatewaySink
 from simulators.lorawan_nodes import LorawanNodes
@@ -35,6 +36,7 @@ from simulators.publish import MqttPublisher
 from simulators.record import BrokerRecorder, Header, RecordingWriter, read_recording
 from simulators.replay import replay_stream, span, time_offset
 from simulators.scenario import load_scenario, shipped_scenarios
+from telemetry.equipment.files import render_assets_csv, render_models_csv
 from telemetry.protocols.lorawan_profile import load_profiles, shipped_profiles_folder
 from telemetry.registry import render_devices_csv
 from telemetry.settings import Settings
@@ -141,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     registry = sub.add_parser("registry", help="write the devices CSV of a scenario")
     registry.add_argument("scenario")
     registry.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
+
+    equipment = sub.add_parser(
+        "equipment",
+        help="write the equipment register (assets and models CSV) of a scenario, "
+        "for python -m telemetry assets import-models / import",
+    )
+    equipment.add_argument("scenario")
+    equipment.add_argument("--assets", type=Path, required=True, help="assets CSV file")
+    equipment.add_argument("--models", type=Path, required=True, help="models CSV file")
 
     network = sub.add_parser(
         "network",
@@ -393,6 +404,19 @@ def _registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _equipment(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    register = equipment_register(build_devices(scenario), scenario)
+    args.models.write_text(render_models_csv(register.models), "utf-8")
+    args.assets.write_text(render_assets_csv(register.assets), "utf-8")
+    print(
+        f"{len(register.models)} models written to {args.models}, "
+        f"{len(register.assets)} assets to {args.assets}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _network(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     data = network_file(scenario, build_devices(scenario))
@@ -417,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         "record": _record,
         "replay": _replay,
         "registry": _registry,
+        "equipment": _equipment,
         "network": _network,
     }
     try:
