@@ -64,15 +64,17 @@ class ApiSettings(BaseSettings):
     gtfs_max_age_s: float = Field(default=300.0, gt=0)
     # The static GTFS (docs/gtfs.md): who runs the buses (city-facts: Supratours since the
     # 2025/26 contract) and who publishes the feed; run times learned from this many days of
-    # stored traces (0: default speeds only); the export is rebuilt at most this often.
+    # stored traces (0: default speeds only); the export is rebuilt at most this often, the
+    # live matching's timetable (network tables only) this often.
     gtfs_agency_name: str = Field(default="Supratours", min_length=1)
     gtfs_agency_url: str = "https://www.supratours.ma"
     gtfs_lang: str = Field(default="fr", min_length=2, max_length=35)
     gtfs_publisher_name: str = Field(default="Commune de Marrakech", min_length=1)
     gtfs_publisher_url: str = "https://www.marrakech.ma"
     gtfs_contact_email: str | None = None
-    gtfs_learn_days: float = Field(default=14.0, ge=0)
-    gtfs_static_refresh_s: float = Field(default=900.0, gt=0)
+    gtfs_learn_days: float = Field(default=7.0, ge=0)
+    gtfs_static_refresh_s: float = Field(default=3600.0, gt=0)
+    gtfs_timetable_refresh_s: float = Field(default=60.0, gt=0)
     auth_cache_s: float = Field(default=5.0, ge=0)
 
     # Citizens' complaints (docs/open311.md): the Open311 endpoint, the POST rate limits (fixed
