@@ -15,7 +15,9 @@ from starlette.responses import Response
 
 from api.auth import DistrictRefused
 from api.filters import FilterError
+from api.locale import locale_of
 from api.timerange import RangeError
+from telemetry.i18n.catalogues import translate
 
 
 class ApiError(Exception):
@@ -103,46 +105,54 @@ def is_unstorable_text(exc: psycopg.DataError) -> bool:
     return isinstance(exc, psycopg.errors.UntranslatableCharacter) or "NUL (0x00)" in str(exc)
 
 
+def user_message(request: Request, message: str) -> str:
+    """An error message in the request's language (``?lang=``, cookie, ``Accept-Language``,
+    French by default); the ``code`` beside it stays the machine's."""
+    return translate(locale_of(request), message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error in the one shape."""
+    """Answer every error in the one shape, its message in the request's language."""
 
-    async def api_error(_: Request, exc: Exception) -> Response:
+    async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        message = user_message(request, exc.message)
+        return error_response(exc.status, exc.code, message, exc.details, exc.headers)
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = _CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+        message = user_message(request, str(exc.detail))
+        return error_response(exc.status_code, code, message, headers=headers)
 
-    async def validation_error(_: Request, exc: Exception) -> Response:
+    async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         details = _validation_details(exc)
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         where = ".".join(p for p in first["loc"] if p not in ("query", "body", "path"))
         message = f"{where}: {first['message']}" if where else str(first["message"])
-        return error_response(422, "invalid_request", message, details)
+        return error_response(422, "invalid_request", user_message(request, message), details)
 
-    async def filter_error(_: Request, exc: Exception) -> Response:
-        return error_response(422, "invalid_request", str(exc))
+    async def filter_error(request: Request, exc: Exception) -> Response:
+        return error_response(422, "invalid_request", user_message(request, str(exc)))
 
-    async def district_error(_: Request, exc: Exception) -> Response:
-        return error_response(403, "forbidden", str(exc))
+    async def district_error(request: Request, exc: Exception) -> Response:
+        return error_response(403, "forbidden", user_message(request, str(exc)))
 
-    async def unavailable(_: Request, exc: Exception) -> Response:
+    async def unavailable(request: Request, exc: Exception) -> Response:
         return error_response(
             503,
             "unavailable",
-            f"database unavailable: {type(exc).__name__}",
+            user_message(request, f"database unavailable: {type(exc).__name__}"),
             headers={"Retry-After": "5"},
         )
 
-    async def data_error(_: Request, exc: Exception) -> Response:
+    async def data_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, psycopg.DataError)
         if not is_unstorable_text(exc):
             raise exc  # any other data error is the server's own: a 500, logged
-        return error_response(422, "invalid_request", NUL_MESSAGE)
+        return error_response(422, "invalid_request", user_message(request, NUL_MESSAGE))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(psycopg.DataError, data_error)

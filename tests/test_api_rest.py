@@ -100,7 +100,7 @@ async def test_tokens_are_required_and_roles_are_enforced(
     async with api.client(crew) as client:
         refused = await client.get("/api/v1/vehicles/positions")
         assert refused.status_code == 403
-        assert "crew token may not read city" in str(_error(refused.json())["message"])
+        assert "« crew » ne permet pas : read city" in str(_error(refused.json())["message"])
     async with api.client(operator) as client:
         assert (await client.get("/api/v1/devices")).status_code == 200
         put = await client.put("/api/v1/devices/B-009", json={"fleet": "bus"})

@@ -34,6 +34,8 @@ PURE = (
     "api.open_data.shaping",
     "api.open_data.schedule",
     "api.open_data.catalogue",
+    "telemetry.i18n",
+    "telemetry.i18n.catalogues",
 )
 
 #: Top-level packages and telemetry modules that do I/O (or only exist to).

@@ -13,10 +13,12 @@ from api.auth import Permission, Principal
 from api.deps import DbDep, RuntimeDep, require
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.filters import BBox, split_list
+from api.locale import OperatorLocale
 from api.open311.desk import ComplaintDesk
 from api.open311.views import CloseIn, ComplaintOut, ComplaintsOut, complaint_out
 from api.timerange import require_aware
 from telemetry.complaints.records import RequestFilter
+from telemetry.i18n import Locale
 from telemetry.storage.complaints import (
     close_open_complaint,
     contact_of,
@@ -53,6 +55,7 @@ async def complaints(
     end: Annotated[datetime | None, Query(description="requested at or before")] = None,
     evidence: Annotated[bool, Query(description="include each complaint's evidence")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 500,
+    locale: OperatorLocale = Locale.FR,
 ) -> ComplaintsOut:
     """A crew token sees the complaints of its districts only (and none without a district)."""
     require_aware("start", start)
@@ -71,13 +74,19 @@ async def complaints(
     )
     rows = await list_complaints(conn, filters, limit)
     found = await evidence_of(conn, [r.complaint_id for r in rows])
-    items = [complaint_out(r, found.get(r.complaint_id, []), with_evidence=evidence) for r in rows]
+    items = [
+        complaint_out(r, found.get(r.complaint_id, []), with_evidence=evidence, locale=locale)
+        for r in rows
+    ]
     return ComplaintsOut(count=len(items), items=items)
 
 
 @router.get("/{complaint_id}", summary="One complaint with its evidence")
 async def complaint(
-    complaint_id: ComplaintId, principal: ReadComplaints, conn: DbDep
+    complaint_id: ComplaintId,
+    principal: ReadComplaints,
+    conn: DbDep,
+    locale: OperatorLocale = Locale.FR,
 ) -> ComplaintOut:
     """The complaint, every evidence row, and for admins the contact."""
     row = await get_complaint(conn, complaint_id)
@@ -91,7 +100,9 @@ async def complaint(
     contact = (
         await contact_of(conn, complaint_id) if principal.can(Permission.READ_CONTACTS) else None
     )
-    return complaint_out(row, found.get(complaint_id, []), with_evidence=True, contact=contact)
+    return complaint_out(
+        row, found.get(complaint_id, []), with_evidence=True, contact=contact, locale=locale
+    )
 
 
 @router.post(
@@ -104,6 +115,7 @@ async def close(
     principal: CloseComplaints,
     conn: DbDep,
     body: CloseIn | None = None,
+    locale: OperatorLocale = Locale.FR,
 ) -> ComplaintOut:
     """open -> closed; the note is the citizen-facing ``status_notes``. 409 when closed."""
     note = (body.note if body else None) or "Closed by the municipal services."
@@ -114,7 +126,7 @@ async def close(
     row = await get_complaint(conn, complaint_id)
     assert row is not None
     found = await evidence_of(conn, [complaint_id])
-    return complaint_out(row, found.get(complaint_id, []), with_evidence=True)
+    return complaint_out(row, found.get(complaint_id, []), with_evidence=True, locale=locale)
 
 
 @router.post("/{complaint_id}/relink", summary="Link a complaint to the telemetry again now")
@@ -123,6 +135,7 @@ async def relink(
     principal: CloseComplaints,
     runtime: RuntimeDep,
     request: Request,
+    locale: OperatorLocale = Locale.FR,
 ) -> ComplaintOut:
     """Re-run the linking rules (e.g. after importing rounds or stops); evidence is replaced."""
     decision = await asyncio.to_thread(_desk(request).relink, complaint_id)
@@ -132,4 +145,4 @@ async def relink(
         row = await get_complaint(conn, complaint_id)
         assert row is not None
         found = await evidence_of(conn, [complaint_id])
-    return complaint_out(row, found.get(complaint_id, []), with_evidence=True)
+    return complaint_out(row, found.get(complaint_id, []), with_evidence=True, locale=locale)

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from api.auth import Permission
 from api.deps import runtime_of
 from api.errors import NUL_MESSAGE, ApiError, is_unstorable_text
+from api.locale import locale_of
 from api.open311 import operators
 from api.open311.desk import ComplaintDesk
 from api.open311.formats import (
@@ -49,6 +50,8 @@ from api.open311.wire import (
     services_json,
 )
 from telemetry.complaints.services import service
+from telemetry.i18n import Audience, Locale
+from telemetry.i18n.catalogues import ngettext, translate
 from telemetry.storage.complaints import get_complaint, list_complaints
 
 FORM: Final = "application/x-www-form-urlencoded"
@@ -61,10 +64,28 @@ def reply(request: Request, root: Root, body: Any, status: int = 200) -> Respons
     return answer(format_of(request.url.path), root, body, status=status)
 
 
+def _locale(request: Request) -> Locale:
+    return locale_of(request, Audience.GEOREPORT)
+
+
 def error_answer(request: Request, exc: Open311Error) -> Response:
-    """The spec's error list, in the format the resource was asked in."""
+    """The spec's error list, in the format the resource was asked in and the request's
+    language (``locale``/``lang``, cookie, ``Accept-Language``; else the spec's English)."""
     fmt = format_of(request.url.path)
-    return answer(fmt, "errors", exc.body(), status=exc.status, headers=exc.headers or None)
+    locale = _locale(request)
+    wait = (exc.headers or {}).get("Retry-After", "")
+    after = ""
+    if exc.status == 429 and wait.isdigit():
+        # A citizen's app shows this text: say when to try again, in the citizen's words.
+        seconds = int(wait)
+        after = ("؛ " if locale.rtl else "; ") + ngettext(
+            locale, "retry in {n} second", "retry in {n} seconds", seconds
+        ).format(n=seconds)
+    body = [
+        item | {"description": translate(locale, item["description"]) + after}
+        for item in exc.body()
+    ]
+    return answer(fmt, "errors", body, status=exc.status, headers=exc.headers or None)
 
 
 class Open311Route(APIRoute):
@@ -149,13 +170,21 @@ def _jurisdiction(request: Request) -> None:
 Jurisdiction = Annotated[
     str | None, Query(description="optional: this endpoint serves one jurisdiction")
 ]
+# As multilingual GeoReport servers do: names, descriptions, notices, Rasd's own status notes
+# and the errors in the asked language (else the cookie, Accept-Language). A client that asks
+# for nothing gets English, the standard's language, as GeoReport clients expect.
+LocaleParam = Annotated[
+    str | None, Query(description="ar, fr, zgh or en; else Accept-Language, else English")
+]
 
 
 @both_formats("GET", "/services", "Service list")
-async def services(request: Request, jurisdiction_id: Jurisdiction = None) -> Response:
-    """What can be reported (GeoReport v2 GET Service List)."""
+async def services(
+    request: Request, jurisdiction_id: Jurisdiction = None, locale: LocaleParam = None
+) -> Response:
+    """What can be reported (GeoReport v2 GET Service List), in the request's language."""
     _jurisdiction(request)
-    return reply(request, "services", services_json())
+    return reply(request, "services", services_json(_locale(request)))
 
 
 @both_formats("GET", "/services/{service_code}", "Service definition")
@@ -242,7 +271,10 @@ async def post_request(request: Request) -> Response:
     posted = parse_post(form, jurisdiction=api.open311_jurisdiction, now=desk.clock())
     row = await asyncio.to_thread(desk.submit, posted)
     return reply(
-        request, "service_requests", posted_json(row.complaint_id, posted.service), status=201
+        request,
+        "service_requests",
+        posted_json(row.complaint_id, posted.service, _locale(request)),
+        status=201,
     )
 
 
@@ -255,6 +287,7 @@ async def get_requests(
     status: Annotated[list[str] | None, Query(description="open, closed")] = None,
     start_date: Annotated[str | None, Query(description="w3 date-time")] = None,
     end_date: Annotated[str | None, Query(description="w3 date-time")] = None,
+    locale: LocaleParam = None,
 ) -> Response:
     """Requests matching the filters, newest first: never any contact details."""
     runtime = runtime_of(request)
@@ -264,12 +297,16 @@ async def get_requests(
     async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
         rows = await list_complaints(conn, filters, MAX_REQUESTS)
     zone = ZoneInfo(runtime.api.timezone)
-    return reply(request, "service_requests", [request_json(r, zone) for r in rows])
+    language = _locale(request)
+    return reply(request, "service_requests", [request_json(r, zone, language) for r in rows])
 
 
 @both_formats("GET", "/requests/{service_request_id}", "One service request")
 async def get_request(
-    request: Request, service_request_id: str, jurisdiction_id: Jurisdiction = None
+    request: Request,
+    service_request_id: str,
+    jurisdiction_id: Jurisdiction = None,
+    locale: LocaleParam = None,
 ) -> Response:
     """One request, as a list of one (the spec's shape)."""
     runtime = runtime_of(request)
@@ -284,7 +321,8 @@ async def get_request(
         row = await get_complaint(conn, number)
     if row is None:
         raise Open311Error(404, f"service_request_id {number} not found")
-    return reply(request, "service_requests", [request_json(row, ZoneInfo(runtime.api.timezone))])
+    zone = ZoneInfo(runtime.api.timezone)
+    return reply(request, "service_requests", [request_json(row, zone, _locale(request))])
 
 
 @open311.api_route(

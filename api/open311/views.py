@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telemetry.complaints.records import ComplaintRow, Contact, StoredEvidence
 from telemetry.complaints.services import service
+from telemetry.i18n import Locale
+from telemetry.i18n.catalogues import translate
 
 OverallVerdict = Literal["confirms", "refutes", "mixed", "unknown"]
 
@@ -107,9 +109,12 @@ def complaint_out(
     *,
     with_evidence: bool,
     contact: Contact | None = None,
+    locale: Locale = Locale.EN,
 ) -> ComplaintOut:
-    """The operators' form of a complaint."""
-    svc = service(row.service_code)
+    """The operators' form of a complaint (the service's name and Rasd's own notes in
+    ``locale``; codes stay codes)."""
+    found = service(row.service_code)
+    svc = found.localised(locale) if found else None
     return ComplaintOut(
         complaint_id=row.complaint_id,
         source=row.source,
@@ -118,7 +123,7 @@ def complaint_out(
         service_name=svc.name if svc else row.service_code,
         description=row.description,
         status=row.status,
-        status_notes=row.status_notes,
+        status_notes=translate(locale, row.status_notes) if row.status_notes else None,
         requested_at=row.requested_at,
         updated_at=row.updated_at,
         closed_at=row.closed_at,

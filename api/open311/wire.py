@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from api.timerange import EARLIEST, LATEST
 from telemetry.complaints.records import ComplaintRow, Contact, NewComplaint, RequestFilter
 from telemetry.complaints.services import SERVICES, Service, service
+from telemetry.i18n import Locale
+from telemetry.i18n.catalogues import translate
 
 SOURCE: Final = "open311"
 MAX_REQUESTS: Final = 1000  # the spec's "first 1000 requests"
@@ -79,9 +81,9 @@ def service_json(s: Service) -> dict[str, Any]:
     }
 
 
-def services_json() -> list[dict[str, Any]]:
-    """GET services.json."""
-    return [service_json(s) for s in SERVICES]
+def services_json(locale: Locale = Locale.EN) -> list[dict[str, Any]]:
+    """GET services.json, names and descriptions in ``locale``."""
+    return [service_json(s.localised(locale)) for s in SERVICES]
 
 
 # -- POST requests.json --------------------------------------------------------------------------
@@ -197,9 +199,12 @@ def check_jurisdiction(params: Mapping[str, Sequence[str]], jurisdiction: str) -
         )
 
 
-def posted_json(complaint_id: int, svc: Service) -> list[dict[str, Any]]:
+def posted_json(
+    complaint_id: int, svc: Service, locale: Locale = Locale.EN
+) -> list[dict[str, Any]]:
     """The POST answer; ``account_id`` is never echoed (contact data stays private)."""
-    return [{"service_request_id": complaint_id, "service_notice": svc.notice, "account_id": None}]
+    notice = svc.localised(locale).notice
+    return [{"service_request_id": complaint_id, "service_notice": notice, "account_id": None}]
 
 
 # -- GET requests.json ---------------------------------------------------------------------------
@@ -243,13 +248,17 @@ def parse_filter(params: Mapping[str, Sequence[str]], *, now: datetime) -> Reque
     return RequestFilter(service_codes=codes, statuses=statuses, start=start, end=end)
 
 
-def request_json(row: ComplaintRow, zone: ZoneInfo) -> dict[str, Any]:
-    """One service request as GET requests.json returns it: never any contact details."""
-    svc = service(row.service_code)
+def request_json(row: ComplaintRow, zone: ZoneInfo, locale: Locale = Locale.EN) -> dict[str, Any]:
+    """One service request as GET requests.json returns it: never any contact details. The
+    service's texts are in ``locale``, and so are the notes Rasd writes itself (an operator's
+    own note stays as written)."""
+    found = service(row.service_code)
+    svc = found.localised(locale) if found else None
+    notes = translate(locale, row.status_notes) if row.status_notes else row.status_notes
     return {
         "service_request_id": row.complaint_id,
         "status": row.status,
-        "status_notes": row.status_notes,
+        "status_notes": notes,
         "service_name": svc.name if svc else row.service_code,
         "service_code": row.service_code,
         "description": row.description or None,

@@ -7,8 +7,13 @@ from typing import Any, Final
 
 from api.config import ApiSettings
 from api.open_data.feeds import FEEDS, Column, Feed
+from telemetry.i18n import Locale
+from telemetry.i18n.catalogues import contextual, pgettext
 
 PREFIX: Final = "/open-data/v1"
+# Units written as symbols in every language; the others (lights, rounds...) are counts the
+# column's label already names.
+_SYMBOLS: Final = frozenset({"kWh", "h", "km", "kg", "DH"})
 GTFS_RT_PATH: Final = "/gtfs-rt/vehicle-positions.pb"
 
 FILTER_DOCS: Final = {
@@ -17,6 +22,29 @@ FILTER_DOCS: Final = {
     "service_code": "Open311 service codes (comma-separated or repeated)",
     "line": "bus lines (comma-separated or repeated)",
 }
+
+
+def title(feed: Feed, locale: Locale) -> str:
+    """A feed's title in ``locale``."""
+    return pgettext(locale, f"feed.{feed.name}.title", feed.title)
+
+
+def titles(feed: Feed) -> dict[str, str]:
+    """A feed's title in every locale, keyed by BCP 47 tag (a multilingual catalogue)."""
+    return {locale.value: title(feed, locale) for locale in Locale}
+
+
+def column_labels(feed: Feed, locale: Locale) -> list[str]:
+    """A feed's CSV header as a person reads it: each column's label in ``locale``, with its
+    unit when that is a symbol the label does not already show (``énergie (kWh)``)."""
+    out = []
+    for column in feed.columns:
+        words = contextual(locale, f"transparency.column.{column.name}", column.name)
+        unit = column.unit
+        if unit in _SYMBOLS and f"({unit})" not in words and words != unit:
+            words = f"{words} ({unit})"
+        out.append(words)
+    return out
 
 
 def licence(api: ApiSettings) -> dict[str, str]:
@@ -94,6 +122,7 @@ def catalogue_document(api: ApiSettings) -> dict[str, Any]:
         {
             "name": f.name,
             "title": f.title,
+            "titles": titles(f),
             "description": f.description,
             "period": f.period,
             "filters": list(f.filters),
@@ -110,6 +139,10 @@ def catalogue_document(api: ApiSettings) -> dict[str, Any]:
     ]
     body = {
         "title": "Rasd open data",
+        "titles": {
+            locale.value: pgettext(locale, "feed.catalogue.title", "Rasd open data")
+            for locale in Locale
+        },
         "timezone": api.timezone,
         "licence": licence(api),
         "documentation": "docs/open_data.md",
@@ -119,6 +152,14 @@ def catalogue_document(api: ApiSettings) -> dict[str, Any]:
             {
                 "name": "gtfs-rt-vehicle-positions",
                 "title": "Bus positions, live (GTFS-Realtime VehiclePositions, protobuf)",
+                "titles": {
+                    locale.value: pgettext(
+                        locale,
+                        "feed.gtfs-rt.title",
+                        "Bus positions, live (GTFS-Realtime VehiclePositions, protobuf)",
+                    )
+                    for locale in Locale
+                },
                 "url": GTFS_RT_PATH,
             }
         ],

@@ -10,7 +10,7 @@ from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import DbDep, RuntimeDep
 from api.errors import ERROR_RESPONSES, ApiError
@@ -19,6 +19,7 @@ from api.open_data.catalogue import (
     FILTER_DOCS,
     PREFIX,
     catalogue_document,
+    column_labels,
     description,
     licence,
     responses,
@@ -26,7 +27,8 @@ from api.open_data.catalogue import (
 from api.open_data.feeds import FEEDS, Feed
 from api.open_data.loaders import LOADERS, Filters
 from api.open_data.shaping import FeedRequestError, csv_text, feed_range, json_document, shape_rows
-from api.routes.pages import STATIC_DIR
+from api.routes.pages import localised_page
+from telemetry.i18n import Audience, match
 
 router = APIRouter(tags=["open-data"])
 
@@ -51,8 +53,17 @@ To = Annotated[
 ]
 
 
+Lang = Annotated[
+    str | None,
+    Query(
+        description="ar, fr, zgh or en: the CSV's header row in that language's words, for a "
+        "person to read (default: the column names)"
+    ),
+]
+
+
 def _filters(feed: Feed, request: Request) -> Filters:
-    allowed = {"from", "to", *feed.filters}
+    allowed = {"from", "to", "lang", *feed.filters}
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise ApiError(
@@ -73,6 +84,7 @@ def _endpoint(feed: Feed) -> Callable[..., Awaitable[Response]]:
         conn: DbDep,
         start: From = None,
         end: To = None,
+        lang: Lang = None,
     ) -> Response:
         filters = _filters(feed, request)
         tz = ZoneInfo(runtime.api.timezone)
@@ -97,8 +109,11 @@ def _endpoint(feed: Feed) -> Callable[..., Awaitable[Response]]:
         if format == "csv":
             name = f"{feed.name}_{span.first}_{span.last}" if span else feed.name
             headers = _HEADERS | {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+            # Asked in a language: the header row in words (the columns stay in their order).
+            locale = match(lang)
+            header = None if locale is None else column_labels(feed, locale)
             return Response(
-                csv_text(feed, rows), media_type="text/csv; charset=utf-8", headers=headers
+                csv_text(feed, rows, header), media_type="text/csv; charset=utf-8", headers=headers
             )
         body = json_document(
             feed,
@@ -147,6 +162,7 @@ async def catalogue(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/transparency", include_in_schema=False)
-async def transparency_page() -> FileResponse:
-    """The public transparency page: charts and tables drawn from the feeds."""
-    return FileResponse(STATIC_DIR / "transparency.html", headers={"Cache-Control": "no-cache"})
+async def transparency_page(request: Request) -> HTMLResponse:
+    """The public transparency page: charts and tables drawn from the feeds (in Arabic unless
+    asked otherwise: a public page)."""
+    return localised_page(request, "transparency.html", Audience.PUBLIC)

@@ -166,11 +166,14 @@ def shape_rows(feed: Feed, rows: Iterable[Any], **extra: Any) -> list[dict[str, 
     return shaped
 
 
-def csv_text(feed: Feed, rows: Sequence[dict[str, Any]]) -> str:
-    """RFC 4180 CSV with a header row; empty fields for missing values."""
+def csv_text(
+    feed: Feed, rows: Sequence[dict[str, Any]], header: Sequence[str] | None = None
+) -> str:
+    """RFC 4180 CSV with a header row (the column names, or ``header``: the same columns in
+    words a person reads); empty fields for missing values."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(feed.column_names)
+    writer.writerow(feed.column_names if header is None else header)
     for row in rows:
         writer.writerow(["" if row[name] is None else row[name] for name in feed.column_names])
     return out.getvalue()

@@ -7,9 +7,12 @@ means adding the rules that link it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
+
+from telemetry.i18n import Locale
+from telemetry.i18n.catalogues import pgettext
 
 
 class Domain(StrEnum):
@@ -36,6 +39,16 @@ class Service:
     def group(self) -> str:
         """The Open311 ``group`` (the domain's name)."""
         return self.domain.value
+
+    def localised(self, locale: Locale) -> Service:
+        """The service with its name, description and notice in ``locale`` (the catalogues'
+        ``service.<code>.*`` entries; English is the source)."""
+        return replace(
+            self,
+            name=pgettext(locale, f"service.{self.code}.name", self.name),
+            description=pgettext(locale, f"service.{self.code}.description", self.description),
+            notice=pgettext(locale, f"service.{self.code}.notice", self.notice),
+        )
 
 
 _LIGHTING_AGENCY: Final = "Commune de Marrakech - Eclairage public"
