@@ -1,32 +1,76 @@
-"""The operator's live map (``/``), the crew board (``/crew``) and their static files."""
+"""The operator's live map (``/``), the crew board (``/crew``), their static files, and the
+pages' message catalogues (``/i18n/<locale>.json``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import HTTPConnection
 
 from api.deps import RuntimeDep
+from api.errors import ApiError
 from api.lightstatus import LightStatus
+from api.locale import locale_of
+from telemetry.i18n import DEFAULTS, Audience, Locale, match
+from telemetry.i18n.catalogues import page_messages
 
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 
 router = APIRouter(include_in_schema=False)
 
 
+_HTML_TAG: Final = '<html lang="en">'
+
+
+def localised_page(conn: HTTPConnection, name: str, audience: Audience) -> HTMLResponse:
+    """A page of ``api/static`` with ``<html lang dir>`` set to the request's locale; its
+    script then loads the messages of that locale (``api/static/i18n.js``)."""
+    locale = locale_of(conn, audience)
+    html = (STATIC_DIR / name).read_text(encoding="utf-8")
+    tag = f'<html lang="{locale.value}" dir="{locale.direction}" data-audience="{audience.value}">'
+    return HTMLResponse(
+        html.replace(_HTML_TAG, tag, 1),
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Language": locale.value,
+            "Vary": "Cookie, Accept-Language",
+        },
+    )
+
+
 @router.get("/")
-async def operator_map() -> FileResponse:
+async def operator_map(conn: HTTPConnection) -> HTMLResponse:
     """The live map page (it asks for a token, kept in the browser)."""
-    return FileResponse(STATIC_DIR / "map.html", headers={"Cache-Control": "no-cache"})
+    return localised_page(conn, "map.html", Audience.OPERATOR)
 
 
 @router.get("/crew")
-async def crew_board() -> FileResponse:
+async def crew_board(conn: HTTPConnection) -> HTMLResponse:
     """The crew's alert board."""
-    return FileResponse(STATIC_DIR / "crew.html", headers={"Cache-Control": "no-cache"})
+    return localised_page(conn, "crew.html", Audience.OPERATOR)
+
+
+@router.get("/i18n/{locale}.json")
+async def page_catalogue(
+    locale: str,
+    audience: Annotated[Audience, Query(description="operator or public")] = Audience.OPERATOR,
+) -> dict[str, Any]:
+    """A locale's page messages (ICU MessageFormat), with the locales a switcher offers;
+    a message the locale lacks is given in the audience's default locale."""
+    chosen = match(locale)
+    if chosen is None:
+        raise ApiError(404, "not_found", f"no locale {locale[:20]!r}")
+    fallback = DEFAULTS[audience] if chosen is Locale.ZGH else chosen
+    return {
+        "locale": chosen.value,
+        "dir": chosen.direction,
+        "messages": page_messages(chosen, fallback),
+        "locales": [{"code": loc.value, "name": loc.endonym} for loc in Locale],
+    }
 
 
 @router.get("/config.json")

@@ -122,7 +122,12 @@ window.Rasd = (function () {
   }
 
   function baseMap(element, config, options) {
-    const map = L.map(element, Object.assign({ zoomControl: true, minZoom: 10 }, options || {}));
+    // Leaflet's own container stays left to right (it breaks under dir="rtl"); on a right-to-left
+    // page its controls move to the reading side instead.
+    const rtl = document.documentElement.dir === "rtl";
+    const map = L.map(element, Object.assign({ zoomControl: false, minZoom: 10 }, options || {}));
+    L.control.zoom({ position: rtl ? "topright" : "topleft" }).addTo(map);
+    if (map.attributionControl) map.attributionControl.setPosition(rtl ? "bottomleft" : "bottomright");
     if (config.tile_url) {
       L.tileLayer(config.tile_url, {
         maxZoom: config.tile_max_zoom, attribution: config.tile_attribution,
@@ -131,12 +136,20 @@ window.Rasd = (function () {
     return map;
   }
 
+  /** How long ago, in the page's language. */
   function ago(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 90) return s + " s ago";
-    if (s < 5400) return Math.round(s / 60) + " min ago";
-    if (s < 129600) return Math.round(s / 3600) + " h ago";
-    return Math.round(s / 86400) + " d ago";
+    return RasdI18n.ago(ms);
+  }
+
+  /** A connection state of live() ("live", "token refused", "refused: ...") in words. */
+  function statusText(status) {
+    const refused = /^refused: (.*)$/.exec(status);
+    if (refused) return RasdI18n.t("common.status.refused", { message: refused[1] });
+    const closed = /^closed \((\d+)\)$/.exec(status);
+    if (closed) return RasdI18n.t("common.status.closed", { code: closed[1] });
+    const key = "common.status." + status.replace(/ /g, "_");
+    const text = RasdI18n.t(key);
+    return text === key ? status : text;
   }
 
   function escape(text) {
@@ -154,7 +167,7 @@ window.Rasd = (function () {
   }
 
   return {
-    token, forgetToken, askToken, api, live, districts, baseMap, ago, escape, byUrgency,
+    token, forgetToken, askToken, api, live, districts, baseMap, ago, statusText, escape, byUrgency,
     currentToken: null,
   };
 })();

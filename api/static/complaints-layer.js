@@ -12,10 +12,15 @@ window.RasdComplaints = (function () {
     return (await (await Rasd.api("/api/v1/complaints?" + params)).json()).items;
   }
 
+  const t = (key, values) => RasdI18n.t(key, values);
+  const label = (group, code) => RasdI18n.label(group, code);
+
   function describe(c) {
     return "<b>" + Rasd.escape(c.service_name) + "</b> #" + c.complaint_id + "<br>" +
-      Rasd.escape(c.status) + " · telemetry " + Rasd.escape(c.verdict) + " · " +
-      Rasd.escape(c.link_state) + (c.alert_id ? " · alert " + c.alert_id : "") + "<br>" +
+      Rasd.escape(label("complaint", c.status)) + " · " +
+      Rasd.escape(t("complaints.telemetry", { verdict: label("verdict", c.verdict) })) + " · " +
+      Rasd.escape(label("link", c.link_state)) +
+      (c.alert_id ? " · " + Rasd.escape(t("complaints.alert", { id: c.alert_id })) : "") + "<br>" +
       '<span class="meta">' + Rasd.ago(Date.now() - Date.parse(c.requested_at)) +
       (c.address ? " · " + Rasd.escape(c.address) : "") + "</span>" +
       (c.description ? "<br>" + Rasd.escape(c.description).slice(0, 200) : "");
@@ -24,8 +29,8 @@ window.RasdComplaints = (function () {
   function evidenceLines(c) {
     return (c.evidence || []).map(function (e) {
       const reason = e.details && e.details.reason ? " (" + Rasd.escape(e.details.reason) + ")" : "";
-      return "<br>" + Rasd.escape(e.kind) + " " + Rasd.escape(e.asset_key || "") + ": " +
-        Rasd.escape(e.verdict) + reason;
+      return "<br>" + Rasd.escape(label("evidence", e.kind)) + " " + Rasd.escape(e.asset_key || "") +
+        ": " + Rasd.escape(label("verdict", e.verdict)) + reason;
     }).join("");
   }
 
@@ -75,12 +80,13 @@ window.RasdComplaints = (function () {
         });
         marker.addTo(this.group);
       }
-      if (this.count) this.count.textContent = "(" + items.length + ")";
+      if (this.count) this.count.textContent = "(" + RasdI18n.number(items.length) + ")";
       if (this.list) {
         this.list.innerHTML = items.length ? items.slice(0, 100).map((c) =>
           '<div class="complaint" data-id="' + c.complaint_id + '">' +
-          '<span class="verdict ' + c.verdict + '">' + c.verdict + "</span> " +
-          describe(c) + "</div>").join("") : '<p class="empty">none</p>';
+          '<span class="verdict ' + c.verdict + '">' + Rasd.escape(label("verdict", c.verdict)) +
+          "</span> " + describe(c) + "</div>").join("") :
+          '<p class="empty">' + Rasd.escape(t("common.none")) + "</p>";
       }
     }
 

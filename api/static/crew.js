@@ -3,8 +3,11 @@
 "use strict";
 
 (async function () {
+  await RasdI18n.ready;
+  const t = RasdI18n.t;
+  const label = RasdI18n.label;
   const config = await (await fetch("/config.json")).json();
-  Rasd.currentToken = Rasd.token() || await Rasd.askToken("Paste your crew token.");
+  Rasd.currentToken = Rasd.token() || await Rasd.askToken(t("crew.login_prompt"));
   const alerts = new Map();
   const notes = new Map();  // alert id -> draft note, kept across re-renders
   let selected = null;
@@ -32,31 +35,35 @@
   function card(a) {
     const note = notes.get(a.alert_id) || "";
     const buttons = (a.state === "open" ?
-      '<button data-action="acknowledge">Acknowledge</button>' : "") +
-      '<button data-action="resolve">Resolve</button>';
+      '<button data-action="acknowledge">' + Rasd.escape(t("crew.acknowledge")) + "</button>" : "") +
+      '<button data-action="resolve">' + Rasd.escape(t("crew.resolve")) + "</button>";
     return '<div class="alert ' + a.severity + (a.alert_id === selected ? " selected" : "") +
       '" data-id="' + a.alert_id + '" data-state="' + a.state + '">' +
-      '<span class="badge ' + a.severity + '">' + a.severity + "</span> " +
-      '<span class="state">' + a.state + "</span> <b>" + Rasd.escape(a.kind) + "</b> " +
+      '<span class="badge ' + a.severity + '">' + Rasd.escape(label("severity", a.severity)) + "</span> " +
+      '<span class="state">' + Rasd.escape(label("state", a.state)) + '</span> <b data-kind="' +
+      Rasd.escape(a.kind) + '">' + Rasd.escape(label("kind", a.kind)) + "</b> " +
       Rasd.escape(a.device_id || a.asset_key) +
       '<div class="meta">' + Rasd.escape(a.summary) + "<br>" + Rasd.escape(a.district || "") +
-      " · opened " + Rasd.ago(Date.now() - Date.parse(a.opened_at)) +
-      (a.assignee ? " · assigned to " + Rasd.escape(a.assignee) : "") +
-      (a.acknowledged_by ? " · ack by " + Rasd.escape(a.acknowledged_by) : "") +
+      " · " + Rasd.escape(t("crew.opened", { ago: Rasd.ago(Date.now() - Date.parse(a.opened_at)) })) +
+      (a.assignee ? " · " + Rasd.escape(t("crew.assigned", { name: a.assignee })) : "") +
+      (a.acknowledged_by ? " · " + Rasd.escape(t("crew.acknowledged_by", { name: a.acknowledged_by })) : "") +
       ((complaintsByAlert.get(a.alert_id) || []).length ?
-        '<br><span class="complaints-count">' + complaintsByAlert.get(a.alert_id).length +
-        " citizen complaint(s)</span>" : "") + "</div>" +
-      '<textarea rows="2" placeholder="note (optional)" data-note>' + Rasd.escape(note) +
+        '<br><span class="complaints-count">' +
+        Rasd.escape(t("crew.complaints", { count: complaintsByAlert.get(a.alert_id).length })) +
+        "</span>" : "") + "</div>" +
+      '<textarea rows="2" placeholder="' + Rasd.escape(t("crew.note_placeholder")) + '" data-note>' +
+      Rasd.escape(note) +
       "</textarea>" + buttons + "</div>";
   }
 
   function render() {
     const open = [...alerts.values()].filter((a) => a.state !== "resolved").sort(Rasd.byUrgency);
-    document.getElementById("alert-count").textContent = "(" + open.length + ")";
+    document.getElementById("alert-count").textContent = "(" + RasdI18n.number(open.length) + ")";
     const focused = document.activeElement && document.activeElement.closest &&
       document.activeElement.closest(".alert");
     if (focused) return;  // never re-render under a crew member typing a note
-    list.innerHTML = open.length ? open.map(card).join("") : '<p class="empty">none</p>';
+    list.innerHTML = open.length ? open.map(card).join("") :
+      '<p class="empty">' + Rasd.escape(t("common.none")) + "</p>";
   }
 
   function select(a) {
@@ -96,7 +103,8 @@
       document.activeElement.blur();
       render();
     } catch (error) {
-      errorEl.textContent = action + " alert " + a.alert_id + ": " + error.message;
+      errorEl.textContent = t("crew.action_failed",
+                              { action: label("action", action), id: a.alert_id, message: error.message });
       event.target.disabled = false;
     }
   });
@@ -107,7 +115,7 @@
       for (const a of frame.alerts) alerts.set(a.alert_id, a);
       const districts = [...new Set(frame.alerts.map((a) => a.district).filter(Boolean))];
       document.getElementById("scope").textContent = districts.length ?
-        "districts: " + districts.join(", ") : "";
+        t("crew.districts", { list: districts.join(", ") }) : "";
     } else if (frame.type === "alert" && frame.alert) {
       alerts.set(frame.alert.alert_id, frame.alert);
     } else {
@@ -115,11 +123,11 @@
     }
     render();
   }, function (status) {
-    statusEl.textContent = status;
+    statusEl.textContent = Rasd.statusText(status);
     statusEl.className = "status" + (status === "live" ? " live" : "");
     if (status === "token refused") {
       Rasd.forgetToken();
-      Rasd.askToken("That token was refused. Paste your crew token.").then(() => location.reload());
+      Rasd.askToken(t("crew.login_refused")).then(() => location.reload());
     }
   });
   setInterval(render, 30000);

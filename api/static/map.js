@@ -3,12 +3,14 @@
 "use strict";
 
 (async function () {
+  await RasdI18n.ready;
+  const t = RasdI18n.t;
   const COLOURS = { on: "#f5c518", dimmed: "#b8860b", off: "#2f2f3a", faulty: "#d62828",
                     silent: "#a0a0b0" };
   const LIGHTS_REFRESH_MS = 60000;
   const statusEl = document.getElementById("status");
   const config = await (await fetch("/config.json")).json();
-  Rasd.currentToken = Rasd.token() || await Rasd.askToken("Paste an operator token.");
+  Rasd.currentToken = Rasd.token() || await Rasd.askToken(t("map.login_prompt"));
 
   const map = Rasd.baseMap("map", config, { preferCanvas: true });
   map.setView([31.635, -8.0], 13);
@@ -39,7 +41,7 @@
   for (const name of config.light_statuses) {
     const label = document.createElement("label");
     label.innerHTML = '<input type="checkbox" checked data-status="' + name + '"> ' +
-      "<span></span>" + name;
+      "<span></span>" + Rasd.escape(RasdI18n.label("light", name));
     // Set through the CSSOM: the page's CSP refuses style attributes in markup.
     label.querySelector("span").style.background = COLOURS[name];
     statusBox.appendChild(label);
@@ -80,7 +82,7 @@
 
   function countVehicles() {
     document.getElementById("vehicle-count").textContent =
-      vehicles.visibleVehicles().length + " vehicles";
+      t("map.vehicles", { count: vehicles.visibleVehicles().length });
   }
 
   // -- live vehicles -----------------------------------------------------------------------------
@@ -88,11 +90,12 @@
   let alertStatus = "connecting";
   function showStatus() {
     const live = vehicleStatus === "live" && alertStatus === "live";
-    statusEl.textContent = live ? "live" : "positions " + vehicleStatus + " · alerts " + alertStatus;
+    statusEl.textContent = live ? Rasd.statusText("live") : t("map.status_detail", {
+      positions: Rasd.statusText(vehicleStatus), alerts: Rasd.statusText(alertStatus) });
     statusEl.className = "status" + (live ? " live" : "");
     if (vehicleStatus === "token refused") {
       Rasd.forgetToken();
-      Rasd.askToken("That token was refused. Paste an operator token.").then(() => location.reload());
+      Rasd.askToken(t("map.login_refused")).then(() => location.reload());
     }
   }
   Rasd.live("/ws/positions", { interval_ms: FRAME_MS }, function (frame) {
@@ -106,10 +109,13 @@
     try {
       const data = await (await Rasd.api("/api/v1/lights/compact")).json();
       lights.setData(data);
-      document.getElementById("light-counts").textContent = data.ids.length + " lights: " +
-        Object.entries(data.counts).map(([k, v]) => v + " " + k).join(", ");
+      document.getElementById("light-counts").textContent = t("map.lights_count", {
+        count: data.ids.length,
+        detail: Object.entries(data.counts)
+          .map(([k, v]) => RasdI18n.number(v) + " " + RasdI18n.label("light", k)).join(RasdI18n.rtl ? "، " : ", "),
+      });
     } catch (error) {
-      document.getElementById("light-counts").textContent = "lights: " + error.message;
+      document.getElementById("light-counts").textContent = t("map.lights_error", { message: error.message });
     }
   }
   loadLights();
@@ -125,9 +131,10 @@
       const end = new Date();
       const start = new Date(end.getTime() - 30 * 60000);
       const popup = L.popup().setLatLng([vehicle.lat, vehicle.lon]).setContent(
-        "<b>" + Rasd.escape(vehicle.id) + "</b> " + Rasd.escape(vehicle.fleet) +
-        (vehicle.route ? " · route " + Rasd.escape(vehicle.route) : "") + "<br>" +
-        (vehicle.speed !== null && vehicle.speed !== undefined ? vehicle.speed + " km/h · " : "") +
+        "<b>" + Rasd.escape(vehicle.id) + "</b> " + Rasd.escape(RasdI18n.label("fleet", vehicle.fleet)) +
+        (vehicle.route ? " · " + Rasd.escape(t("map.route", { route: vehicle.route })) : "") + "<br>" +
+        (vehicle.speed !== null && vehicle.speed !== undefined ?
+          Rasd.escape(t("map.speed", { speed: RasdI18n.number(vehicle.speed) })) + " · " : "") +
         Rasd.ago(Date.now() - vehicle.tsMs)).openOn(map);
       try {
         const params = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(),
@@ -150,15 +157,19 @@
     const light = lights.nearest(event.containerPoint, 8);
     if (!light) return;
     const popup = L.popup().setLatLng([light.lat, light.lon])
-      .setContent("<b>" + Rasd.escape(light.id) + "</b> " + light.status).openOn(map);
+      .setContent("<b>" + Rasd.escape(light.id) + "</b> " +
+                  Rasd.escape(RasdI18n.label("light", light.status))).openOn(map);
     try {
       const d = await (await Rasd.api("/api/v1/lights/" + encodeURIComponent(light.id))).json();
-      popup.setContent("<b>" + Rasd.escape(d.id) + "</b> " + d.status + "<br>" +
-        Rasd.escape(d.label || "") + " · circuit " + Rasd.escape(d.circuit || "?") + "<br>" +
-        (d.last_reading ? "last reading " + Rasd.ago(Date.now() - Date.parse(d.last_reading)) +
-          (d.dim_pct !== null ? " · dim " + d.dim_pct + "%" : "") : "no reading") +
-        (d.open_faults.length ? "<br>faults: " +
-          d.open_faults.map((f) => Rasd.escape(f.fault)).join(", ") : ""));
+      popup.setContent("<b>" + Rasd.escape(d.id) + "</b> " +
+        Rasd.escape(RasdI18n.label("light", d.status)) + "<br>" +
+        Rasd.escape(d.label || "") + " · " + Rasd.escape(t("map.circuit", { circuit: d.circuit || "?" })) +
+        "<br>" + Rasd.escape(d.last_reading ?
+          t("map.last_reading", { ago: Rasd.ago(Date.now() - Date.parse(d.last_reading)) }) +
+          (d.dim_pct !== null ? " · " + t("map.dim", { pct: RasdI18n.number(d.dim_pct) }) : "") :
+          t("map.no_reading")) +
+        (d.open_faults.length ? "<br>" + Rasd.escape(t("map.faults", {
+          faults: d.open_faults.map((f) => RasdI18n.label("kind", f.fault)).join(", ") })) : ""));
     } catch (error) { /* the short popup stays */ }
   });
 
@@ -166,13 +177,18 @@
   const alertList = document.getElementById("alerts");
   function renderAlerts() {
     const open = [...alerts.values()].filter((a) => a.state !== "resolved").sort(Rasd.byUrgency);
-    document.getElementById("alert-count").textContent = "(" + open.length + ")";
-    if (!open.length) { alertList.innerHTML = '<p class="empty">none</p>'; return; }
+    document.getElementById("alert-count").textContent = "(" + RasdI18n.number(open.length) + ")";
+    if (!open.length) {
+      alertList.innerHTML = '<p class="empty">' + Rasd.escape(t("common.none")) + "</p>";
+      return;
+    }
     alertList.innerHTML = open.slice(0, 200).map((a) =>
       '<div class="alert ' + a.severity + '" data-id="' + a.alert_id + '">' +
-      '<span class="badge ' + a.severity + '">' + a.severity + "</span> <b>" +
-      Rasd.escape(a.kind) + "</b> " + Rasd.escape(a.device_id || a.asset_key) +
-      '<div class="meta">' + Rasd.escape(a.district || "") + " · " + a.state + " · " +
+      '<span class="badge ' + a.severity + '">' + Rasd.escape(RasdI18n.label("severity", a.severity)) +
+      '</span> <b data-kind="' + Rasd.escape(a.kind) + '">' +
+      Rasd.escape(RasdI18n.label("kind", a.kind)) + "</b> " + Rasd.escape(a.device_id || a.asset_key) +
+      '<div class="meta">' + Rasd.escape(a.district || "") + " · " +
+      Rasd.escape(RasdI18n.label("state", a.state)) + " · " +
       Rasd.ago(Date.now() - Date.parse(a.opened_at)) + "</div></div>").join("");
   }
   alertList.addEventListener("click", function (event) {

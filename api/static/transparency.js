@@ -6,12 +6,17 @@
   const BASE = "/open-data/v1/";
   const PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f",
                    "#9e9d24", "#4e342e", "#ad1457", "#37474f"];
+  const t = (key, values) => window.RasdI18n.t(key, values);
   const STATUS = [
-    {key: "in_service", label: "In service", color: "#2e7d32"},
-    {key: "faulty", label: "Faulty", color: "#c62828"},
-    {key: "silent", label: "Silent", color: "#9e9e9e"},
+    {key: "in_service", color: "#2e7d32"},
+    {key: "faulty", color: "#c62828"},
+    {key: "silent", color: "#9e9e9e"},
   ];
-  const NONE = "(none)";
+  const statusLabel = (s) => t("transparency.status." + s.key);
+  const NONE = "\u0000none";  // a series without a name (unassigned round...), labelled at display
+  const shown = (name) => (name === NONE ? t("transparency.none") : name);
+  // Right to left: categories and time run from the right, as the page reads.
+  const rtl = document.documentElement.dir === "rtl";
   const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
   const charts = [];
 
@@ -66,18 +71,21 @@
     if (value === null || value === undefined) {
       return "–";
     }
-    return typeof value === "number" ? value.toLocaleString("en", {maximumFractionDigits: 2}) : value;
+    return typeof value === "number" ? window.RasdI18n.number(value, {maximumFractionDigits: 2}) : value;
   }
 
   function links(section, doc) {
     const holder = section.querySelector(".downloads");
     const feed = holder.dataset.feed;
-    holder.append("Download: ");
-    holder.append(el("a", {href: BASE + feed + ".csv" + query(feed), download: feed + ".csv"}, "CSV"));
+    holder.append(t("transparency.download") + " ");
+    // The CSV's header row in the page's language: a person opens it in a spreadsheet.
+    const search = new URLSearchParams(query(feed));
+    search.set("lang", document.documentElement.lang);
+    holder.append(el("a", {href: BASE + feed + ".csv?" + search, download: feed + ".csv"}, "CSV"));
     holder.append(" · ");
     holder.append(el("a", {href: BASE + feed + ".json" + query(feed)}, "JSON"));
     if (doc && doc.from) {
-      holder.append(` (${doc.from} to ${doc.to}; updated ${doc.update_frequency})`);
+      holder.append(" " + t("transparency.range", {from: doc.from, to: doc.to}));
     }
   }
 
@@ -85,12 +93,12 @@
   function table(section, doc) {
     const holder = section.querySelector(".table");
     const node = el("table");
-    node.append(el("caption", {}, doc.title + (doc.from ? ` (${doc.from} to ${doc.to})` : "")));
+    const title = t("feed." + doc.feed + ".title");
+    node.append(el("caption", {}, title + (doc.from ? " " + t("transparency.range", {from: doc.from, to: doc.to}) : "")));
     const head = el("tr");
     for (const column of doc.columns) {
-      const named = column.unit && column.name.toLowerCase().includes(column.unit.toLowerCase());
-      const unit = column.unit && !named ? ` (${column.unit})` : "";
-      head.append(el("th", {scope: "col", title: column.description}, column.name.replace(/_/g, " ") + unit));
+      head.append(el("th", {scope: "col", "data-column": column.name},
+                     t("transparency.column." + column.name)));
     }
     const thead = el("thead");
     thead.append(head);
@@ -101,7 +109,8 @@
       doc.columns.forEach((column, i) => {
         const value = row[column.name];
         line.append(el(i === 0 ? "th" : "td", i === 0 ? {scope: "row"} : {},
-                       value === null && column.type === "string" ? NONE : fmt(value)));
+                       value === null && column.type === "string" ? shown(NONE) :
+                       column.name === "service_code" ? t("service." + value + ".name") : fmt(value)));
       });
       body.append(line);
     }
@@ -131,8 +140,18 @@
       responsive: true,
       maintainAspectRatio: false,
       animation: false,
-      plugins: {legend: {position: "bottom"}},
+      locale: window.RasdI18n.formatLocale,
+      plugins: {legend: {position: "bottom", rtl: rtl}, tooltip: {rtl: rtl}},
     }, config.options || {});
+    // The category axis of a right-to-left page runs from the right.
+    const scales = config.options.scales || (config.options.scales = {});
+    const along = config.options.indexAxis === "y" ? "y" : "x";
+    if (rtl && along === "x") {
+      scales.x = Object.assign({}, scales.x || {}, {reverse: true});
+      scales.y = Object.assign({position: "right"}, scales.y || {});
+    }
+    // The page's face (Noto Sans Arabic or Tifinagh where the locale needs one) in the canvas too.
+    window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     charts.push(new window.Chart(canvas, config));
   }
 
@@ -153,7 +172,7 @@
 
   function datasets(series, extra) {
     return series.map((s, i) => Object.assign({
-      label: s.name,
+      label: shown(s.name),
       data: s.values,
       backgroundColor: PALETTE[i % PALETTE.length],
       borderColor: PALETTE[i % PALETTE.length],
@@ -170,81 +189,82 @@
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No streetlights registered yet.");
+        return empty(section, t("transparency.empty.lights_now"));
       }
       const totals = section.querySelector(".totals");
       const all = sum(doc.rows, "lights");
       totals.replaceChildren(...STATUS.map((s) => {
         const box = el("div", {class: "total " + s.key});
-        box.append(el("strong", {}, fmt(sum(doc.rows, s.key))), el("span", {}, s.label));
+        box.append(el("strong", {}, fmt(sum(doc.rows, s.key))), el("span", {}, statusLabel(s)));
         return box;
       }));
-      const labels = doc.rows.map((r) => r.district ?? NONE);
+      const labels = doc.rows.map((r) => shown(r.district ?? NONE));
       draw(section, {
         type: "bar",
         data: {labels, datasets: STATUS.map((s) => ({
-          label: s.label, data: doc.rows.map((r) => r[s.key]), backgroundColor: s.color,
+          label: statusLabel(s), data: doc.rows.map((r) => r[s.key]), backgroundColor: s.color,
         }))},
-        options: {indexAxis: "y", scales: {x: {stacked: true, title: {display: true, text: "lights"}},
-                                           y: {stacked: true}}},
-      }, `${fmt(sum(doc.rows, "in_service"))} of ${fmt(all)} streetlights in service, ` +
-         `${fmt(sum(doc.rows, "faulty"))} faulty, ${fmt(sum(doc.rows, "silent"))} silent ` +
-         `(as of ${doc.rows[0].as_of}).`);
+        options: {indexAxis: "y", scales: {
+          x: {stacked: true, reverse: rtl, title: {display: true, text: t("transparency.axis.lights")}},
+          y: {stacked: true, position: rtl ? "right" : "left"}}},
+      }, t("transparency.summary.lights_now", {
+        in_service: fmt(sum(doc.rows, "in_service")), all: fmt(all),
+        faulty: fmt(sum(doc.rows, "faulty")), silent: fmt(sum(doc.rows, "silent")),
+        as_of: doc.rows[0].as_of}));
     },
     "lights-daily": async (section) => {
       const doc = await load("lights-status-daily");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No daily figures yet: the first is published after a day ends.");
+        return empty(section, t("transparency.empty.lights_daily"));
       }
       const labels = [...new Set(doc.rows.map((r) => r.date))].sort();
       const total = (key) => labels.map((d) => sum(doc.rows.filter((r) => r.date === d), key));
       draw(section, {
         type: "line",
         data: {labels, datasets: STATUS.map((s) => ({
-          label: s.label, data: total(s.key), borderColor: s.color, backgroundColor: s.color,
+          label: statusLabel(s), data: total(s.key), borderColor: s.color, backgroundColor: s.color,
         }))},
-        options: {scales: {y: {beginAtZero: true, title: {display: true, text: "lights"}}}},
-      }, `Streetlights in service, faulty and silent at the end of each day, ${labels[0]} to ` +
-         `${labels[labels.length - 1]}.`);
+        options: {scales: {y: {beginAtZero: true, title: {display: true, text: t("transparency.axis.lights")}}}},
+      }, t("transparency.summary.lights_daily", {from: labels[0], to: labels[labels.length - 1]}));
     },
     "repairs": async (section) => {
       const doc = await load("fault-repairs-monthly");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No repairs in this period.");
+        return empty(section, t("transparency.empty.repairs"));
       }
       const {labels, series} = pivot(doc.rows, "month", "district", "median_hours");
       draw(section, {
         type: "line",
         data: {labels, datasets: datasets(series, {spanGaps: true})},
-        options: {scales: {y: {beginAtZero: true, title: {display: true, text: "median hours to repair"}}}},
-      }, `Median hours from fault to repair per district, ${labels[0]} to ${labels[labels.length - 1]}; ` +
-         `${fmt(sum(doc.rows, "repairs"))} repairs.`);
+        options: {scales: {y: {beginAtZero: true, title: {display: true, text: t("transparency.axis.median_hours")}}}},
+      }, t("transparency.summary.repairs", {from: labels[0], to: labels[labels.length - 1],
+                                            repairs: sum(doc.rows, "repairs")}));
     },
     "energy": async (section) => {
       const doc = await load("energy-monthly");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No energy figures in this period.");
+        return empty(section, t("transparency.empty.energy"));
       }
       const {labels, series} = pivot(doc.rows, "month", "district", "energy_kwh");
       draw(section, {
         type: "bar",
         data: {labels, datasets: datasets(series)},
-        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: "kWh"}}}},
-      }, `${fmt(Math.round(sum(doc.rows, "energy_kwh")))} kWh used by street lighting, ` +
-         `${labels[0]} to ${labels[labels.length - 1]}.`);
+        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: t("transparency.axis.kwh")}}}},
+      }, t("transparency.summary.energy", {kwh: fmt(Math.round(sum(doc.rows, "energy_kwh"))),
+                                           from: labels[0], to: labels[labels.length - 1]}));
     },
     "waste": async (section) => {
       const doc = await load("waste-rounds-monthly");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No collection rounds in this period.");
+        return empty(section, t("transparency.empty.waste"));
       }
       const planned = pivot(doc.rows, "month", "operator", "planned");
       const completed = pivot(doc.rows, "month", "operator", "completed");
@@ -255,43 +275,61 @@
       draw(section, {
         type: "bar",
         data: {labels: planned.labels, datasets: datasets(share)},
-        options: {scales: {y: {min: 0, max: 100, title: {display: true, text: "% of rounds completed"}}}},
-      }, `${fmt(sum(doc.rows, "completed"))} of ${fmt(sum(doc.rows, "planned"))} planned rounds ` +
-         `completed, ${planned.labels[0]} to ${planned.labels[planned.labels.length - 1]}.`);
+        options: {scales: {y: {min: 0, max: 100, title: {display: true, text: t("transparency.axis.rounds_pct")}}}},
+      }, t("transparency.summary.waste", {completed: fmt(sum(doc.rows, "completed")),
+                                          planned: fmt(sum(doc.rows, "planned")), from: planned.labels[0],
+                                          to: planned.labels[planned.labels.length - 1]}));
     },
     "buses": async (section) => {
       const doc = await load("bus-service-monthly");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No bus service figures in this period.");
+        return empty(section, t("transparency.empty.buses"));
       }
       const {labels, series} = pivot(doc.rows, "month", "line", "km");
       draw(section, {
         type: "bar",
         data: {labels, datasets: datasets(series)},
-        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: "km"}}}},
-      }, `${fmt(Math.round(sum(doc.rows, "km")))} km and ${fmt(sum(doc.rows, "trips"))} trips ` +
-         `on ${series.length} lines, ${labels[0]} to ${labels[labels.length - 1]}.`);
+        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: t("transparency.axis.km")}}}},
+      }, t("transparency.summary.buses", {km: fmt(Math.round(sum(doc.rows, "km"))),
+                                          trips: fmt(sum(doc.rows, "trips")), lines: series.length,
+                                          from: labels[0], to: labels[labels.length - 1]}));
     },
     "complaints": async (section) => {
       const doc = await load("complaints-monthly");
       links(section, doc);
       table(section, doc);
       if (!doc.rows.length) {
-        return empty(section, "No complaints in this period.");
+        return empty(section, t("transparency.empty.complaints"));
       }
       const {labels, series} = pivot(doc.rows, "month", "service_code", "received");
+      for (const s of series) {
+        s.name = s.name === NONE ? NONE : t("service." + s.name + ".name");
+      }
       draw(section, {
         type: "bar",
         data: {labels, datasets: datasets(series)},
-        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: "complaints received"}}}},
-      }, `${fmt(sum(doc.rows, "received"))} complaints received and ${fmt(sum(doc.rows, "closed"))} ` +
-         `closed, ${labels[0]} to ${labels[labels.length - 1]}.`);
+        options: {scales: {x: {stacked: true}, y: {stacked: true, title: {display: true, text: t("transparency.axis.complaints")}}}},
+      }, t("transparency.summary.complaints", {received: fmt(sum(doc.rows, "received")),
+                                               closed: fmt(sum(doc.rows, "closed")),
+                                               from: labels[0], to: labels[labels.length - 1]}));
     },
   };
 
+  // The footer's sentence holds two links: translated around them.
+  function footer() {
+    const holder = document.getElementById("footer");
+    const parts = t("transparency.footer", {catalogue: "\u0001", reference: "\u0002"}).split(/([\u0001\u0002])/);
+    holder.replaceChildren(...parts.map((part) => part === "\u0001" ?
+      el("a", {href: "/open-data/v1/catalog.json"}, t("transparency.footer_catalogue")) :
+      part === "\u0002" ? el("a", {href: "/docs#/open-data"}, t("transparency.footer_reference")) :
+      document.createTextNode(part)));
+  }
+
   async function main() {
+    await window.RasdI18n.ready;
+    footer();
     const form = document.getElementById("period");
     form.elements.from.value = period.from || "";
     form.elements.to.value = period.to || "";
@@ -300,14 +338,14 @@
       try {
         await render(section);
       } catch (error) {
-        empty(section, "These figures could not be loaded (" + error.message + ").");
+        empty(section, t("transparency.failed", {message: error.message}));
         section.classList.add("failed");
       }
     });
     try {
       const catalogue = await (await fetch(BASE + "catalog.json")).json();
       const licence = document.getElementById("licence");
-      licence.append("Licence: ", el("a", {href: catalogue.licence.url}, catalogue.licence.name));
+      licence.append(t("transparency.licence") + " ", el("a", {href: catalogue.licence.url}, catalogue.licence.name));
     } catch (error) {
       // The page works without the catalogue: only the licence line is missing.
     }

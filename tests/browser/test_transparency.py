@@ -55,9 +55,9 @@ def test_transparency_page_draws_the_feeds(
     assert page.locator("#lights-now .total.faulty strong").text_content() == "2"
     assert ["Arma", "medina", "2", "1", "6", "5", "2"] in [row[1:] for row in _cells(page, "waste")]
     assert ["2025-10", "medina", "5", "3", "7.6"] in _cells(page, "repairs")
-    assert ["2025-10", "streetlight_out", "3", "2", "4", "5.6"] in _cells(page, "complaints")
+    assert ["2025-10", "Streetlight out", "3", "2", "4", "5.6"] in _cells(page, "complaints")
     href = page.locator("#buses .downloads a", has_text="CSV").get_attribute("href")
-    assert href == "/open-data/v1/bus-service-monthly.csv?from=2025-10&to=2025-11"
+    assert href == "/open-data/v1/bus-service-monthly.csv?from=2025-10&to=2025-11&lang=en"
     page.locator("#waste details").evaluate("(d) => d.open = true")
     page.screenshot(path=str(artifacts / "transparency.png"), full_page=True)
 
