@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from telemetry.dimming import MEDINA_STEPS, RAMADAN_STEPS, STREET_STEPS
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-# Step profiles as (from local minute of day, level %); dusk is always before 23:00 here.
-_DEFAULT = ((0, 70.0), (60, 50.0), (300, 80.0), (720, 100.0), (1380, 70.0))
-_RAMADAN = ((0, 100.0), (120, 50.0), (300, 80.0), (720, 100.0))  # "keep 100 % until 02:00"
-_MEDINA = ((0, 100.0), (120, 70.0), (720, 100.0))  # Médina and Jemaa el-Fnaa
+# The profiles are telemetry's, so energy accounting models the same schedules.
+_DEFAULT = STREET_STEPS
+_RAMADAN = RAMADAN_STEPS
+_MEDINA = MEDINA_STEPS
 
 
 def _levels(profile: tuple[tuple[int, float], ...], minute: FloatArray) -> FloatArray:
