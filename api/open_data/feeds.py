@@ -282,6 +282,55 @@ FEEDS: Final[tuple[Feed, ...]] = (
         "daily (as bus-service-daily)",
         "bus GPS fixes, line stops and route shapes, materialised per day",
     ),
+    Feed(
+        "energy-accounting-monthly",
+        "Street lighting electricity per district and month: modelled, metered and billed",
+        "The monthly reconciliation of the lighting bill (docs/energy_accounting.md): the "
+        "electricity the inventory should use (rated power × dimming × astronomical clock), what "
+        "the meters measured, what the utility billed and what the tariff says it should cost, "
+        "and the savings of dimming and LED retrofits; cabinets counted, never named.",
+        "month",
+        (
+            _MONTH,
+            Column("district", "string", "district of the cabinets (empty: none recorded)"),
+            Column("cabinets", "integer", "lighting cabinets reconciled", "cabinets"),
+            Column("lights", "integer", "lights of those cabinets", "lights"),
+            Column("modelled_kwh", "number", "modelled consumption", "kWh", digits=3),
+            Column(
+                "metered_kwh",
+                "number",
+                "measured consumption: cabinet meters, else the lights' own meters",
+                "kWh",
+                digits=3,
+            ),
+            Column("billed_kwh", "number", "energy on the utility's bills", "kWh", digits=3),
+            Column("billed_dh", "number", "amount of those bills, VAT included", "DH", digits=2),
+            Column(
+                "recomputed_dh",
+                "number",
+                "the same bills recomputed from the published tariff",
+                "DH",
+                digits=2,
+            ),
+            Column(
+                "saved_kwh",
+                "number",
+                "saved by dimming and LED retrofits against a measured baseline (IPMVP option B)",
+                "kWh",
+                digits=3,
+            ),
+            Column("saved_co2_kg", "number", "CO2 not emitted for the saved kWh", "kg", digits=1),
+            Column(
+                "flagged_cabinets",
+                "integer",
+                "cabinets with at least one finding to check",
+                "cabinets",
+            ),
+        ),
+        ("district",),
+        "monthly, when `python -m telemetry energy reconcile` runs for a month",
+        "energy reconciliation per cabinet: equipment register, meters, bills and tariff file",
+    ),
 )
 
 BY_NAME: Final[dict[str, Feed]] = {f.name: f for f in FEEDS}

@@ -13,6 +13,7 @@ import psycopg
 
 from api.open_data.shaping import DayRange
 from api.runtime import Runtime
+from telemetry.storage import energy_accounting as accounting
 from telemetry.storage import open_data as store
 from telemetry.storage.open_data import MaterialisedFeed
 
@@ -110,6 +111,14 @@ def _bus(unit: Literal["day", "month"]) -> Loader:
     return load
 
 
+async def _energy_accounting(
+    conn: psycopg.AsyncConnection, runtime: Runtime, span: DayRange | None, f: Filters
+) -> Loaded:
+    s = _span(span)
+    rows = await accounting.monthly_figures(conn, s.first, s.last, f["district"])
+    return Loaded(rows, await accounting.last_reconciled_month(conn), {})
+
+
 LOADERS: Final[dict[str, Loader]] = {
     "energy-daily": _energy("day"),
     "energy-monthly": _energy("month"),
@@ -121,4 +130,5 @@ LOADERS: Final[dict[str, Loader]] = {
     "waste-rounds-monthly": _waste("month"),
     "bus-service-daily": _bus("day"),
     "bus-service-monthly": _bus("month"),
+    "energy-accounting-monthly": _energy_accounting,
 }

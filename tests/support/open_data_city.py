@@ -27,6 +27,7 @@ from telemetry.storage.readings import Batch, ReadingStore
 from telemetry.storage.reference import import_network
 from telemetry.topics import Fleet
 from tests.support.database import open_db
+from tests.support.energy_city import seed_reconciliation
 
 TZ = ZoneInfo("Africa/Casablanca")  # UTC+1 in October 2025 (Ramadan is in the spring)
 D = date(2025, 10, 6)
@@ -352,6 +353,7 @@ def seed_city(settings: Settings) -> None:
         )
         _alerts(conn)
         _complaints(conn)
+        seed_reconciliation(conn)
         catch_up_energy_rollups(conn, NOW, timedelta(days=3))
 
 
