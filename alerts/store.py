@@ -29,6 +29,7 @@ from alerts.effects import (
 )
 from telemetry.alert_records import NewAlert, NewMember
 from telemetry.storage import alerts as alert_store
+from telemetry.storage import work_orders
 
 
 def utc(t: float) -> datetime:
@@ -82,6 +83,9 @@ def apply_one(conn: psycopg.Connection, effect: Effect, applied: Applied) -> Non
     if isinstance(effect, Raise):
         changed = alert_store.open_alert(conn, new_alert(effect))
         name = "open"
+        if changed is not None:
+            # In the alert's own transaction: the order commits with the alert or not at all.
+            work_orders.open_for_alert(conn, changed)
     elif isinstance(effect, Clear):
         key = effect.key
         changed = alert_store.clear_alert(
@@ -101,6 +105,8 @@ def apply_one(conn: psycopg.Connection, effect: Effect, applied: Applied) -> Non
             utc(effect.at),
         )
         name = "merge"
+        if changed is not None:
+            work_orders.absorb_merged(conn, changed)
     elif isinstance(effect, Join):
         changed = alert_store.add_members(
             conn, effect.key.asset_key, effect.key.kind, [_member(m) for m in effect.members]

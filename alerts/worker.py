@@ -40,6 +40,11 @@ from telemetry.storage.reference import (
     registered_ids,
     route_shapes,
 )
+from telemetry.storage.work_orders import (
+    IDEMPOTENCY_KEPT,
+    forget_idempotency_keys,
+    verify_completed,
+)
 from telemetry.topics import Fleet, device_id_of
 
 log = structlog.get_logger("alerts.worker")
@@ -236,6 +241,14 @@ class Worker:
                     log.info(
                         "escalated", alert_id=alert.alert_id, kind=alert.kind, asset=alert.asset_key
                     )
+                # Done work orders against the telemetry: verified, or reopened with a note.
+                now_utc = utc(self.clock())
+                for checked in verify_completed(self._connection(), now_utc):
+                    log.info(
+                        "work_order_reopened" if checked.reopened else "work_order_verified",
+                        work_order_id=checked.order.work_order_id,
+                    )
+                forget_idempotency_keys(self._connection(), now_utc - IDEMPOTENCY_KEPT)
             if now >= self._next_refresh:
                 conn = self._connection()
                 self._refresh(conn)

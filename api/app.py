@@ -31,15 +31,18 @@ from api.open_data.refresh import OpenDataRefresher
 from api.pools import open_pools
 from api.routes import (
     alerts,
+    assets,
     devices,
     docs_page,
     energy,
+    energy_accounting,
     gtfs,
     lights,
     ops,
     pages,
     tokens,
     vehicles,
+    work_orders,
     ws_alerts,
     ws_positions,
 )
@@ -238,6 +241,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         vehicles,
         lights,
         energy,
+        energy_accounting,
         alerts,
         tokens,
         gtfs,
@@ -249,6 +253,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         docs_page,
     ):
         app.include_router(module.router)
+    app.include_router(work_orders.router)
+    app.include_router(assets.router)
     pages.mount_static(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     # Outside gzip, inside the access log: headers on every answer, errors included.

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from telemetry.db import connect
+from telemetry.energy_cli import energy_parser, run_energy
 from telemetry.equipment.files import (
     parse_assets,
     parse_models_csv,
@@ -20,6 +21,7 @@ from telemetry.equipment.files import (
 from telemetry.equipment.ngsi_ld import register_entities
 from telemetry.errors import TelemetryError
 from telemetry.logs import configure_logging
+from telemetry.maintenance_cli import maintenance_parser, run_maintenance
 from telemetry.migrate import migrate
 from telemetry.registry import parse_devices_csv, render_devices_csv
 from telemetry.settings import Settings
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     exp = dsub.add_parser("export", help="write the registry as CSV (to stdout by default)")
     exp.add_argument("file", nargs="?", default="-")
     _assets_parser(sub)
+    energy_parser(sub)
+    maintenance_parser(sub)
     return parser
 
 
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(run_upkeep(conn, settings))
         elif args.command == "assets":
             return _assets(args, settings)
+        elif args.command == "energy":
+            return run_energy(args, settings)
+        elif args.command == "maintenance":
+            return run_maintenance(args, settings)
         elif args.devices_command == "import":
             text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
             records = parse_devices_csv(text)

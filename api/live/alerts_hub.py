@@ -28,13 +28,14 @@ class AlertSubscriber:
 
     filt: AlertStreamFilter
     max_pending: int
-    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[int | str, dict[str, Any]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
     resync: bool = False
 
-    def offer(self, alert_id: int, frame: dict[str, Any]) -> None:
-        """Queue a change, replacing an older pending change of the same alert."""
+    def offer(self, alert_id: int | str, frame: dict[str, Any]) -> None:
+        """Queue a change, replacing an older pending change of the same alert (or work order:
+        ``work_order:{id}``)."""
         self.pending.pop(alert_id, None)
         self.pending[alert_id] = frame
         if len(self.pending) > self.max_pending:
@@ -69,7 +70,7 @@ class AlertHub:
         self.subscribers.discard(subscriber)
 
     def publish(
-        self, alert_id: int, district: str | None, kind: str, frame: Mapping[str, Any]
+        self, alert_id: int | str, district: str | None, kind: str, frame: Mapping[str, Any]
     ) -> int:
         """Offer one change to every interested client; returns how many."""
         sent = 0

@@ -49,6 +49,7 @@ from telemetry.complaints.spatial_index import LightCatalog, box
 from telemetry.geometry import haversine_m
 from telemetry.storage import alerts as alert_store
 from telemetry.storage import complaints as store
+from telemetry.storage import work_orders
 from telemetry.storage.devices import fleets_of
 
 log = structlog.get_logger("alerts.complaints")
@@ -328,6 +329,8 @@ class Linker:
             actor=ACTOR,
         )
         if opened is not None:
+            # A citizen's dark light is a maintenance fault too: its order opens with it.
+            work_orders.open_for_alert(conn, opened, actor=ACTOR)
             return store.alert_state(conn, opened.alert_id)
         # One of this asset and kind covers it already (the alerts service found the missed
         # collection too, or another citizen reported the same light): join it.

@@ -1,4 +1,5 @@
-"""``/ws/alerts``: a snapshot of unresolved alerts, then every open/ack/assign/resolve."""
+"""``/ws/alerts``: a snapshot of unresolved alerts and unfinished work orders, then every
+open/ack/assign/resolve and every work-order step."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from api.live.alerts_hub import AlertStreamFilter, AlertSubscriber
 from api.live.board import iso_ms
 from api.routes.alerts import in_thread
 from api.runtime import Runtime
+from api.work_order_views import order_json
 from api.wsconn import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, Sender, admit, refuse
 from api.wsstream import metered_sender, serve
 from telemetry.alert_records import Alert
 from telemetry.storage.alerts import MAX_PAGE, AlertFilter, AlertPage, list_alerts
+from telemetry.storage.work_orders import MAX_PAGE as ORDERS_PAGE
+from telemetry.storage.work_orders import OrderFilter, WorkOrder, list_work_orders
+from telemetry.work_orders.states import UNFINISHED
 
 router = APIRouter()
 
@@ -50,6 +55,27 @@ async def unresolved_snapshot(runtime: Runtime, filt: AlertStreamFilter) -> list
     return [alert_json(a) for a in alerts[:SNAPSHOT_MAX]]
 
 
+async def unfinished_orders(runtime: Runtime, filt: AlertStreamFilter) -> list[dict[str, Any]]:
+    """Work orders waiting for a crew (open, assigned, in progress) matching the filter, newest
+    first, at most ``SNAPSHOT_MAX``: the crews' app starts from them and follows the steps."""
+    filters = OrderFilter(
+        states=sorted(UNFINISHED), districts=filt.districts, kinds=sorted(filt.kinds or ())
+    )
+    orders: list[WorkOrder] = []
+    before: int | None = None
+    while len(orders) < SNAPSHOT_MAX:
+
+        def page_before(conn: psycopg.Connection, below: int | None = before) -> list[WorkOrder]:
+            return list_work_orders(conn, filters, limit=ORDERS_PAGE, before=below)
+
+        page = await in_thread(runtime, page_before)
+        orders.extend(page)
+        if len(page) < ORDERS_PAGE:
+            break
+        before = page[-1].work_order_id
+    return [order_json(o) for o in orders[:SNAPSHOT_MAX]]
+
+
 async def _stream(runtime: Runtime, subscriber: AlertSubscriber, send: Sender) -> None:
     heartbeat = runtime.api.ws_heartbeat_s
     resend = True
@@ -58,12 +84,14 @@ async def _stream(runtime: Runtime, subscriber: AlertSubscriber, send: Sender) -
             subscriber.overflowed = subscriber.resync = False
             subscriber.take()  # the snapshot covers whatever was pending
             alerts = await unresolved_snapshot(runtime, subscriber.filt)
+            orders = await unfinished_orders(runtime, subscriber.filt)
             await send(
                 json.dumps(
                     {
                         "type": "snapshot",
                         "server_ts": iso_ms(datetime.now(UTC)),
                         "alerts": alerts,
+                        "work_orders": orders,
                     },
                     separators=(",", ":"),
                 )

@@ -448,3 +448,32 @@ def asset_history(
         device_id = next(iter(measured))
         hours = operating_hours(conn, device_id, _since(conn, asset, timezone), timezone=timezone)
     return AssetHistory(asset=asset, entries=entries, operating_hours=hours)
+
+
+def list_assets(
+    conn: psycopg.Connection,
+    *,
+    kinds: Sequence[str] | None = None,
+    districts: Sequence[str] | None = None,
+    parent_id: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> list[AssetRow]:
+    """Assets by id, filtered (None: any), ``limit`` after ``after`` (keyset paging)."""
+    with conn.cursor(row_factory=class_row(AssetRow)) as cur:
+        cur.execute(
+            f"SELECT {_ASSET_COLS}, created_at, updated_at FROM equipment_assets WHERE "
+            "(%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s)) "
+            "AND (%(districts)s::text[] IS NULL OR district = ANY(%(districts)s)) "
+            "AND (%(parent)s::text IS NULL OR parent_id = %(parent)s) "
+            "AND (%(after)s::text IS NULL OR asset_id > %(after)s) "
+            "ORDER BY asset_id LIMIT %(limit)s",
+            {
+                "kinds": None if kinds is None else sorted(kinds),
+                "districts": None if districts is None else sorted(districts),
+                "parent": parent_id,
+                "after": after,
+                "limit": limit,
+            },
+        )
+        return cur.fetchall()
