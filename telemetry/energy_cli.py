@@ -42,7 +42,10 @@ def energy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rec = esub.add_parser("reconcile", help="reconcile one month and store the result")
     rec.add_argument("--month", required=True, type=_month, help="YYYY-MM (local time)")
     rec.add_argument(
-        "--tariffs", type=Path, default=None, help="tariff file (default: the shipped EXAMPLE)"
+        "--tariffs",
+        type=Path,
+        default=None,
+        help="tariff file (default: RASD_ENERGY_TARIFFS_FILE, else the shipped EXAMPLE)",
     )
     dispute = esub.add_parser(
         "dispute", help="a printable dispute summary (HTML) of a flagged cabinet month"
@@ -96,8 +99,9 @@ def run_energy(args: argparse.Namespace, settings: Settings) -> int:
             f"burning hour ({baseline.from_month:%Y-%m} to {baseline.to_month:%Y-%m})"
         )
         return 0
-    path = args.tariffs or EXAMPLE_FILE
-    if args.tariffs is None:
+    configured = Path(settings.energy_tariffs_file) if settings.energy_tariffs_file else None
+    path = args.tariffs or configured or EXAMPLE_FILE
+    if path == EXAMPLE_FILE:
         print(f"warning: prices from the EXAMPLE tariff file {EXAMPLE_FILE}", file=sys.stderr)
     tariffs = load_tariffs(path)
     thresholds = Thresholds()

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     gateway_ack_timeout_s: float = Field(default=30.0, gt=0)
     gateway_idle_timeout_s: float = Field(default=600.0, gt=0)
 
+    # The municipality's tariff sheet (docs/energy_accounting.md); None: the shipped EXAMPLE,
+    # whose prices are invented, and `energy reconcile` says so.
+    energy_tariffs_file: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -105,6 +105,13 @@ async def test_bills_import_reconcile_and_serve_a_month(
     done = _cli(migrated, "reconcile", "--month", "2026-11")
     assert done.returncode == 0, done.stderr
     assert "EXAMPLE tariff file" in done.stderr
+    # The city's own sheet, named once in the settings, needs no --tariffs and no warning.
+    sheet = tmp_path / "tariffs.toml"
+    sheet.write_text(EXAMPLE_FILE.read_text("utf-8"), "utf-8")
+    configured = migrated.model_copy(update={"energy_tariffs_file": str(sheet)})
+    done = _cli(configured, "reconcile", "--month", "2026-11")
+    assert done.returncode == 0, done.stderr
+    assert "EXAMPLE" not in done.stderr
     assert f"{first.meter_id}" not in done.stdout  # flags name cabinets, not meters
     cabinet = next(c.asset_id for c in district.cabinets if c.meter_id == first.meter_id)
     assert f"{cabinet} tariff_mismatch" in done.stdout
