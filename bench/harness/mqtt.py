@@ -38,8 +38,15 @@ max_inflight_messages 0
 @contextmanager
 def private_broker() -> Iterator[int]:
     """A Mosquitto on a free loopback port with queue limits lifted; yields the port."""
-    with MosquittoInstance(_LIFTED_LIMITS) as broker:
+    with private_broker_instance() as broker:
         yield broker.port
+
+
+@contextmanager
+def private_broker_instance() -> Iterator[MosquittoInstance]:
+    """The same broker as ``private_broker``, as its instance (port and pid, for CPU use)."""
+    with MosquittoInstance(_LIFTED_LIMITS) as broker:
+        yield broker
 
 
 def _local(port: int) -> Settings:
