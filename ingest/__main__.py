@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from ingest.service import run_ingest
+from telemetry.gc_tuning import tune_gc
 from telemetry.logs import configure_logging
 from telemetry.settings import Settings
 
@@ -13,6 +14,7 @@ from telemetry.settings import Settings
 def main() -> int:
     """Entry point; exit code 0 after a clean drain."""
     settings = Settings()
+    tune_gc()
     configure_logging(settings.log_level, json=settings.log_json)
     asyncio.run(run_ingest(settings))
     return 0

@@ -1,12 +1,16 @@
 """The batch loop: take received messages, decode them, commit one transaction, then ack.
 
 Two stages, so that the database and the CPU work at the same time: the worker thread
-(``run``) takes a batch from the MQTT inbox and decodes it while the writer thread commits the
-previous one and acks it right after the commit. One decoded batch at most waits between
-them, so nothing piles up: the broker's Receive Maximum bounds the rest. The database is
-used only by the writer; a batch naming a device the registry cache cannot judge yet is
-decoded by the writer, after looking the device up. The asyncio service owns the worker
-thread and stops it through ``request_stop``.
+(``run``) takes a batch from the MQTT inbox, decodes it and builds its COPY data while two
+writer threads, each on its own connection, commit the batches before it; a batch is acked
+after its commit, in the order the batches were taken. Two, because one PostgreSQL backend
+runs one statement at a time: while a writer waits for its INSERT (triggers included) or its
+commit, the other sends the next batch (the triggers take their locks in device order, so
+concurrent batches do not deadlock). One decoded batch at most waits for a writer, so nothing
+piles up: the broker's Receive Maximum bounds the rest. The database is used only by the
+writers; a batch naming a device the registry cache cannot judge yet is decoded by its writer,
+after looking the device up. The asyncio service owns the worker thread and stops it through
+``request_stop``.
 """
 
 from __future__ import annotations
@@ -23,27 +27,67 @@ from ingest.metrics import IngestMetrics
 from ingest.registry_cache import RegistryCache
 from telemetry.backoff import Backoff
 from telemetry.db import connect
-from telemetry.decoding import DeadLetter, Decoded, Limits, MessageDecoder
+from telemetry.decoding import DeadLetter, Limits, MessageDecoder
 from telemetry.mqtt_intake import Inbound, MqttIntake
 from telemetry.settings import Settings
-from telemetry.storage.readings import Batch, ReadingStore, WriteResult
+from telemetry.storage.readings import Batch, ReadingStore, RowEncoder, WriteResult
 from telemetry.topics import device_id_of
 
 log = structlog.get_logger("ingest.pipeline")
 
+#: Writer threads (and database connections) per ingest process.
+WRITERS = 2
 
-@dataclass(slots=True)
-class _Pending:
-    message: Inbound
-    decoded: Decoded
+
+class _Connection:
+    """One writer's database connection and its store, opened on first use."""
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection | None = None
+        self.store: ReadingStore | None = None
+        self.backoff = Backoff(base=0.2, cap=10.0)
 
 
 @dataclass(slots=True)
 class _Work:
     """A batch on its way from the worker thread to the writer."""
 
+    seq: int  # order taken from the inbox, which is the order its acks go out in
     messages: list[Inbound]
-    pending: list[_Pending] | None  # None: the writer decodes it (the registry must look)
+    decoded: Batch | None  # None: the writer decodes it (the registry must look)
+
+
+class _AckOrder:
+    """Sends each committed batch's acks once every batch taken before it is settled.
+
+    Mosquitto finds an acked message by walking its in-flight list from the oldest: acks of a
+    batch sent before those of the batch ahead of it (the other writer's, still committing)
+    make it walk past that whole batch for each one (measured: twice the broker's CPU).
+    """
+
+    def __init__(self, source: MqttIntake) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._next = 0
+        self._settled: dict[int, list[Inbound] | None] = {}
+
+    def settle(self, seq: int, committed: list[Inbound] | None) -> None:
+        """Batch ``seq`` is committed (its messages) or given up (None, never acked)."""
+        with self._lock:
+            self._settled[seq] = committed
+            while self._next in self._settled:
+                messages = self._settled.pop(self._next)
+                self._next += 1
+                if messages:
+                    self._source.ack(messages)
+
+    def flush(self) -> None:
+        """Ack every committed batch still waiting (a batch before it will never settle)."""
+        with self._lock:
+            for seq in sorted(self._settled):
+                messages = self._settled.pop(seq)
+                if messages:
+                    self._source.ack(messages)
 
 
 class Pipeline:
@@ -56,14 +100,20 @@ class Pipeline:
         metrics: IngestMetrics,
         *,
         drain_timeout_s: float = 30.0,
+        writers: int = WRITERS,
     ) -> None:
         self.settings = settings
         self.source = source
         self.metrics = metrics
         self.decoder = MessageDecoder(Limits.from_settings(settings))
-        # The writer's own: a decoder keeps per-call state, and both threads decode.
-        self._writer_decoder = MessageDecoder(Limits.from_settings(settings))
+        self._encoder = RowEncoder()  # the worker thread's; a writer formats its own rows
         self.registry = RegistryCache(settings.ingest_registry_refresh_s)
+        # The writers refresh, resolve and teach the cache; the worker only reads it.
+        self._registry_lock = threading.Lock()
+        self._connections = [_Connection() for _ in range(writers)]
+        self._counts_lock = threading.Lock()
+        self._acks = _AckOrder(source)
+        self._taken = 0
         self._handoff: queue.Queue[_Work | None] = queue.Queue(maxsize=1)
         self._writer_gone = threading.Event()  # gave up (stopping, database down) or crashed
         self._writer_error: BaseException | None = None
@@ -71,9 +121,6 @@ class Pipeline:
         self._stop = threading.Event()
         self._drain_timeout_s = drain_timeout_s
         self._stop_deadline = float("inf")
-        self._conn: psycopg.Connection | None = None
-        self._store: ReadingStore | None = None
-        self._backoff = Backoff(base=0.2, cap=10.0)
         self._committed_messages = 0
         self._committed_rows = 0
 
@@ -87,23 +134,35 @@ class Pipeline:
 
     def run(self) -> None:
         """Loop until stopped and drained (or the drain deadline passes with the database down)."""
-        writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        writers = [
+            threading.Thread(
+                target=self._write_loop, args=(link,), name=f"ingest-writer-{n}", daemon=True
+            )
+            for n, link in enumerate(self._connections)
+        ]
         try:
-            self._connect_until_ready()
-            writer.start()
+            self._connect_until_ready(self._connections[0])
+            for writer in writers:
+                writer.start()
             while not self._writer_gone.is_set():
                 messages = self._take()
                 if messages:
-                    self._hand_over(_Work(messages, self._decode_known(messages)))
+                    work = _Work(self._taken, messages, self._decode_known(messages))
+                    self._taken += 1
+                    self._hand_over(work)
                 elif self._stop.is_set():
                     break
         finally:
-            if writer.ident is not None:
-                self._hand_over(None)
+            started = [w for w in writers if w.ident is not None]
+            for _ in started:
+                self._hand_over_stop(started)
+            for writer in started:
                 writer.join()
+            self._acks.flush()
             self.metrics.backlog.set(len(self.source.inbox))
-            if self._conn is not None:
-                self._conn.close()
+            for link in self._connections:
+                if link.conn is not None:
+                    link.conn.close()
             log.info(
                 "drained",
                 messages_committed=self._committed_messages,
@@ -122,13 +181,24 @@ class Pipeline:
             except queue.Full:
                 continue
 
-    def _write_loop(self) -> None:
-        """The writer thread: commit each batch, then ack it; stop at None or when giving up."""
+    def _hand_over_stop(self, writers: list[threading.Thread]) -> None:
+        """Queue one writer's stop, waiting while the queue is full and some writer runs."""
+        while any(w.is_alive() for w in writers):
+            try:
+                self._handoff.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self, link: _Connection) -> None:
+        """A writer thread: commit each batch, then ack it; stop at None or when giving up."""
+        decoder = MessageDecoder(Limits.from_settings(self.settings))  # per-call state
         try:
             while (work := self._handoff.get()) is not None:
-                if not self._commit(work.messages, work.pending):
+                if not self._commit(link, decoder, work.messages, work.decoded):
+                    self._acks.settle(work.seq, None)
                     return  # stopping with the database down: nothing acked, nothing lost
-                self.source.ack(work.messages)
+                self._acks.settle(work.seq, work.messages)
         except BaseException as exc:  # re-raised by ``run``, in the thread the service watches
             self._writer_error = exc
         finally:
@@ -160,36 +230,37 @@ class Pipeline:
 
     # -- database ------------------------------------------------------------------------------
 
-    def _ensure_store(self) -> ReadingStore:
-        if self._store is not None and self._conn is not None and not self._conn.closed:
-            return self._store
+    def _ensure_store(self, link: _Connection) -> ReadingStore:
+        if link.store is not None and link.conn is not None and not link.conn.closed:
+            return link.store
         conn = connect(self.settings, app="rasd-ingest", autocommit=True)
-        self._conn = conn
-        self._store = ReadingStore(conn)
-        self.registry.refresh(conn, force=True)
+        link.conn = conn
+        link.store = ReadingStore(conn)
+        with self._registry_lock:
+            self.registry.refresh(conn, force=True)
         self.db_ready.set()
-        log.info("database_connected", backend=self._store.backend.value)
-        return self._store
+        log.info("database_connected", backend=link.store.backend.value)
+        return link.store
 
-    def _connect_until_ready(self) -> None:
+    def _connect_until_ready(self, link: _Connection) -> None:
         while not self._stop.is_set():
             try:
-                self._ensure_store()
+                self._ensure_store(link)
                 return
             except psycopg.Error as exc:
-                self._drop_connection()
-                delay = self._backoff.next_delay()
+                self._drop_connection(link)
+                delay = link.backoff.next_delay()
                 log.warning(
                     "database_unreachable", error=str(exc).strip(), retry_in_s=round(delay, 2)
                 )
                 self._stop.wait(delay)
 
-    def _drop_connection(self) -> None:
+    def _drop_connection(self, link: _Connection) -> None:
         self.db_ready.clear()
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-        self._store = None
+        if link.conn is not None:
+            link.conn.close()
+        link.conn = None
+        link.store = None
 
     def _device_ids(self, messages: list[Inbound]) -> set[str]:
         prefix = self.settings.topic_prefix
@@ -197,21 +268,41 @@ class Pipeline:
         ids.discard(None)
         return ids  # type: ignore[return-value]  # None was just discarded
 
-    def _decode_known(self, messages: list[Inbound]) -> list[_Pending] | None:
-        """Decode in the worker thread when the registry cache can judge every device."""
+    def _decode_known(self, messages: list[Inbound]) -> Batch | None:
+        """Decode (and encode for COPY) in the worker thread when the registry cache can
+        judge every device."""
         if not self.registry.knows(self._device_ids(messages)):
             return None
-        fleets = self.registry.fleets
-        decode = self.decoder.decode
-        return [_Pending(m, decode(m.topic, m.payload, m.received_at, fleets)) for m in messages]
+        batch = self._decode_batch(self.decoder, messages)
+        batch.encode(self._encoder)
+        return batch
 
-    def _decode(self, store: ReadingStore, messages: list[Inbound]) -> list[_Pending]:
-        self.registry.resolve(store.conn, self._device_ids(messages))
+    def _decode_batch(self, decoder: MessageDecoder, messages: list[Inbound]) -> Batch:
+        """Every message decoded straight into one batch's lists (no record per message)."""
         fleets = self.registry.fleets
-        decode = self._writer_decoder.decode
-        return [_Pending(m, decode(m.topic, m.payload, m.received_at, fleets)) for m in messages]
+        batch = Batch()
+        new_devices = batch.new_devices
+        decode_into = decoder.decode_into
+        for m in messages:
+            device = decode_into(m.topic, m.payload, m.received_at, fleets, batch)
+            if device is not None:
+                new_devices.setdefault(device[0], device[1])
+        return batch
 
-    def _commit(self, messages: list[Inbound], decoded: list[_Pending] | None) -> bool:
+    def _decode(
+        self, store: ReadingStore, decoder: MessageDecoder, messages: list[Inbound]
+    ) -> Batch:
+        with self._registry_lock:
+            self.registry.resolve(store.conn, self._device_ids(messages))
+        return self._decode_batch(decoder, messages)
+
+    def _commit(
+        self,
+        link: _Connection,
+        decoder: MessageDecoder,
+        messages: list[Inbound],
+        decoded: Batch | None,
+    ) -> bool:
         """Write a batch, retrying until it is committed; False only when giving up to stop.
 
         ``decoded``: the worker thread's decoding, used unless the registry changed under it
@@ -219,25 +310,27 @@ class Pipeline:
         """
         while True:
             try:
-                store = self._ensure_store()
-                if self.registry.refresh(store.conn):
+                store = self._ensure_store(link)
+                with self._registry_lock:
+                    changed = self.registry.refresh(store.conn)
+                if changed:
                     decoded = None
-                pending = decoded if decoded is not None else self._decode(store, messages)
+                batch = decoded if decoded is not None else self._decode(store, decoder, messages)
                 started = time.perf_counter()
                 try:
-                    result = self._write(store, pending)
+                    result = self._write(store, batch)
                 except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
-                    log.warning("batch_refused_isolating", error=str(exc), messages=len(pending))
-                    result = self._write_one_by_one(store, pending)
+                    log.warning("batch_refused_isolating", error=str(exc), messages=len(messages))
+                    result = self._write_one_by_one(store, decoder, messages)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
-                self._backoff.reset()
+                link.backoff.reset()
                 self._record(result, len(messages))
                 return True
             except psycopg.Error as exc:
                 self.metrics.db_errors.inc()
-                self._drop_connection()
+                self._drop_connection(link)
                 decoded = None  # decoded again after the registry reloads
-                delay = self._backoff.next_delay()
+                delay = link.backoff.next_delay()
                 log.warning(
                     "database_write_failed",
                     error=str(exc).strip(),
@@ -249,13 +342,11 @@ class Pipeline:
                     return False
                 time.sleep(delay)
 
-    def _write(self, store: ReadingStore, pending: list[_Pending]) -> WriteResult:
-        batch = Batch()
-        for item in pending:
-            batch.add(item.decoded)
+    def _write(self, store: ReadingStore, batch: Batch) -> WriteResult:
         result = store.write(batch)
         if batch.new_devices:
-            self.registry.learn(batch.new_devices)
+            with self._registry_lock:
+                self.registry.learn(batch.new_devices)
         for letter in batch.dead_letters:
             self.metrics.dead_letters.labels(letter.reason_code).inc()
             log.warning(
@@ -267,18 +358,19 @@ class Pipeline:
             )
         return result
 
-    def _write_one_by_one(self, store: ReadingStore, pending: list[_Pending]) -> WriteResult:
+    def _write_one_by_one(
+        self, store: ReadingStore, decoder: MessageDecoder, messages: list[Inbound]
+    ) -> WriteResult:
         """Isolate the message the database refuses and dead-letter it with the error."""
         inserted: dict[str, int] = {}
         staged: dict[str, int] = {}
         dead = 0
         registered = 0
-        for item in pending:
+        for m in messages:
             try:
-                part = self._write(store, [item])
+                part = self._write(store, self._decode_batch(decoder, [m]))
             except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
-                m = item.message
-                refused = Decoded()
+                refused = Batch()
                 refused.dead_letters.append(
                     DeadLetter(
                         m.received_at,
@@ -290,7 +382,7 @@ class Pipeline:
                         None,
                     )
                 )
-                part = self._write(store, [_Pending(m, refused)])
+                part = self._write(store, refused)
             for table, n in part.inserted.items():
                 inserted[table] = inserted.get(table, 0) + n
             for table, n in part.staged.items():
@@ -300,8 +392,9 @@ class Pipeline:
         return WriteResult(inserted, staged, dead, registered)
 
     def _record(self, result: WriteResult, messages: int) -> None:
-        self._committed_messages += messages
-        self._committed_rows += sum(result.inserted.values())
+        with self._counts_lock:
+            self._committed_messages += messages
+            self._committed_rows += sum(result.inserted.values())
         self.metrics.batch_size.observe(messages)
         for table, n in result.inserted.items():
             self.metrics.rows.labels(table).inc(n)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
 from pydantic import ValidationError
@@ -130,6 +130,15 @@ class Decoded:
     new_device: tuple[str, Fleet] | None = None
 
 
+class RowSink(Protocol):
+    """Where decoding appends: one message's ``Decoded``, or a whole batch's lists."""
+
+    positions: list[PositionRow]
+    energy: list[EnergyRow]
+    faults: list[FaultRow]
+    dead_letters: list[DeadLetter]
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
@@ -201,7 +210,22 @@ class MessageDecoder:
     ) -> Decoded:
         """Decode one message; never raises for bad input, it dead-letters instead."""
         out = Decoded()
+        out.new_device = self.decode_into(topic_str, payload, received_at, registry, out)
+        return out
+
+    def decode_into(
+        self,
+        topic_str: str,
+        payload: bytes,
+        received_at: datetime,
+        registry: Mapping[str, Fleet],
+        out: RowSink,
+    ) -> tuple[str, Fleet] | None:
+        """Decode one message into ``out``'s lists (a whole batch's); returns the device to
+        register, if any. Same rows and dead letters as ``decode``, without a record per
+        message. Never raises for bad input, it dead-letters instead."""
         device_id: str | None = None
+        new_device: tuple[str, Fleet] | None = None
         try:
             if len(payload) > self.limits.max_payload_bytes:
                 raise Rejection(
@@ -213,19 +237,19 @@ class MessageDecoder:
             refusal = registry_rejection(topic, registry, self.limits.auto_register)
             if refusal is not None:
                 raise refusal
-            if topic.device_id not in registry:
-                out.new_device = (topic.device_id, topic.fleet)
+            if device_id not in registry:
+                new_device = (device_id, topic.fleet)
             first = payload[:1]
             if not self.fast_path:
                 if first == b"{" and self._store_object_pydantic(
                     topic_str, topic, payload, received_at, out
                 ):
-                    return out
+                    return new_device
             elif first == b"{":
                 if self._store_object(topic_str, topic, payload, received_at, out):
-                    return out
+                    return new_device
             elif first == b"[" and self._store_array(topic, payload, received_at, out):
-                return out
+                return new_device
             elements = self._elements(payload)
         except Rejection as rejection:
             out.dead_letters.append(
@@ -239,7 +263,7 @@ class MessageDecoder:
                     None,
                 )
             )
-            return out
+            return new_device
         single = len(elements) == 1 and not payload.lstrip().startswith(b"[")
         for index, element in enumerate(elements):
             try:
@@ -257,12 +281,12 @@ class MessageDecoder:
                         None if single else index,
                     )
                 )
-        return out
+        return new_device
 
     # -- fast path (msgspec) ------------------------------------------------------------------
 
     def _store_object(
-        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: RowSink
     ) -> bool:
         """The common single object, parsed and validated in one pass.
 
@@ -282,7 +306,7 @@ class MessageDecoder:
         return True
 
     def _store_array(
-        self, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+        self, topic: Topic, payload: bytes, received_at: datetime, out: RowSink
     ) -> bool:
         """A batch whose every element is good, in one pass; False sends it the general way.
 
@@ -296,19 +320,21 @@ class MessageDecoder:
             stamps = [_wire_ts(report.ts) for report in reports]
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
             return False
-        staged = Decoded(new_device=out.new_device)
+        staged = Decoded()
         try:
             for report, ts in zip(reports, stamps, strict=True):
                 self._append(topic, report, ts, received_at, staged)
         except Rejection:
             return False
-        out.positions, out.energy, out.faults = staged.positions, staged.energy, staged.faults
+        out.positions.extend(staged.positions)
+        out.energy.extend(staged.energy)
+        out.faults.extend(staged.faults)
         return True
 
     # -- general path (json + pydantic): precise reasons --------------------------------------
 
     def _store_object_pydantic(
-        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: Decoded
+        self, topic_str: str, topic: Topic, payload: bytes, received_at: datetime, out: RowSink
     ) -> bool:
         """A single object through pydantic's one-pass JSON validation; False: not valid."""
         try:
@@ -346,7 +372,7 @@ class MessageDecoder:
             return document
         raise Rejection("not_object", "payload must be a JSON object or an array of objects")
 
-    def _store(self, topic: Topic, element: Any, received_at: datetime, out: Decoded) -> None:
+    def _store(self, topic: Topic, element: Any, received_at: datetime, out: RowSink) -> None:
         if not isinstance(element, dict):
             raise Rejection(
                 "not_object", f"element is a JSON {type(element).__name__}, not an object"
@@ -384,7 +410,7 @@ class MessageDecoder:
         report: PositionReport | EnergyReport | FaultReport | WireReport,
         ts: datetime,
         received_at: datetime,
-        out: Decoded,
+        out: RowSink,
     ) -> None:
         """Check the time window and position sanity, then add the row."""
         self._check_window(ts, received_at)

@@ -11,7 +11,7 @@ from telemetry.decoding import DeadLetter, EnergyRow, FaultRow, PositionRow
 from telemetry.settings import Settings
 from telemetry.storage.energy import hourly_energy
 from telemetry.storage.maintenance import run_upkeep
-from telemetry.storage.readings import Batch, ReadingStore
+from telemetry.storage.readings import Batch, ReadingStore, RowEncoder
 from telemetry.topics import Fleet
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -42,6 +42,36 @@ def test_batch_is_stored_once_and_duplicates_are_skipped(db: psycopg.Connection)
     ).fetchone()
     assert counts == (5, 1, 1, 1, 1)
     assert db.execute("SELECT payload FROM dead_letters").fetchone() == (b"\x00\xff",)
+
+
+def test_copy_data_built_beforehand_stores_the_same_rows(db: psycopg.Connection) -> None:
+    """The worker thread's COPY payloads and the writer's own row by row formatting agree."""
+    rows = Batch(
+        positions=[_position("B-1", NOW - timedelta(seconds=i)) for i in range(3)]
+        + [PositionRow("B-2", NOW, NOW, -0.0, 1e-300, None, None, None, "ä\t\n", None)],
+        energy=[EnergyRow("L-1", NOW, NOW, 10.5, None, 230.0, None, 0.95, False, None, 2**62)],
+        faults=[FaultRow("L-1", NOW, NOW, "lampFailure", True, "door\x01 open")],
+    )
+    encoded = Batch(positions=rows.positions, energy=rows.energy, faults=rows.faults)
+    encoded.encode(RowEncoder())
+    assert encoded.encoded is not None
+    store = ReadingStore(db)
+    stored = []
+    for batch in (rows, encoded):
+        assert store.write(batch).inserted == {
+            "vehicle_positions": 4,
+            "light_energy": 1,
+            "light_faults": 1,
+        }
+        stored.append(
+            [
+                db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                for table in ("vehicle_positions", "light_energy", "light_faults")
+            ]
+        )
+        db.execute("TRUNCATE vehicle_positions, light_energy, light_faults")
+    assert stored[0] == stored[1]
+    assert stored[0][0][-1][8] == "ä\t\n"  # B-2 sorts last
 
 
 def test_same_time_different_fault_are_two_rows(db: psycopg.Connection) -> None:

@@ -433,7 +433,7 @@ class SessionCore(Generic[TagT]):
                 unacked.add(packet_id)
         elif qos != mqtt5.QoS.AT_MOST_ONCE:
             return ProtocolViolation("QoS 2 PUBLISH on a QoS 1 subscription")
-        self.inbox.append(Message(packet=packet, generation=conn.generation))
+        self.inbox.append(Message(packet, conn.generation))
         self.counters.messages_received += 1
         return None
 
