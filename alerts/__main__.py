@@ -17,6 +17,7 @@ from alerts.routes_file import parse_routes
 from alerts.service import run_alerts
 from telemetry.db import connect
 from telemetry.errors import TelemetryError
+from telemetry.gc_tuning import tune_gc
 from telemetry.logs import configure_logging
 from telemetry.settings import Settings
 from telemetry.storage.reference import import_network
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "run":
         configure_logging(settings.log_level, json=settings.log_json)
+        tune_gc()
         asyncio.run(run_alerts(settings, config, thresholds))
         return 0
     configure_logging(settings.log_level, json=False)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from telemetry.alert_events import Severity
 from telemetry.topics import Fleet
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class AlertKey:
+# A NamedTuple, not a dataclass: rules build and hash one per reading (a silent light's
+# fall, an energy run's), and a tuple is built and hashed in C. Ordered, equal and hashed by
+# (kind, asset_key), as the frozen dataclass it replaces was.
+class AlertKey(NamedTuple):
     """The dedup key: one unresolved alert per asset and kind."""
 
     kind: str

@@ -35,6 +35,8 @@ from telemetry.geometry import haversine_m
 from telemetry.reference_data import LastHeard
 from telemetry.topics import Fleet
 
+_NEVER = float("-inf")
+
 
 class Engine:
     """Every rule for the devices of one worker."""
@@ -162,7 +164,7 @@ class Engine:
 
     def _energy(self, reading: Energy) -> None:
         device = reading.device_id
-        if reading.ts <= self._last_energy.get(device, float("-inf")):
+        if reading.ts <= self._last_energy.get(device, _NEVER):
             # A duplicate or a redelivery (restart): says nothing new, not even "alive now".
             return
         self._last_energy[device] = reading.ts

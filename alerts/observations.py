@@ -15,8 +15,11 @@ from telemetry.contract import parse_ts
 from telemetry.decoding import DeadLetter, Decoded, EnergyRow, FaultRow, PositionRow
 from telemetry.topics import Fleet
 
+# Records, never changed once built, but not frozen: one is built per reading, and a frozen
+# dataclass pays for each field in __init__ (twice the cost here). Equal and hashed by value.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, unsafe_hash=True)
 class Position:
     """A GPS fix of a bus or truck."""
 
@@ -30,7 +33,7 @@ class Position:
     fleet: Fleet | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Energy:
     """A streetlight's meter reading and lamp state."""
 
@@ -42,7 +45,7 @@ class Energy:
     dim_pct: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Fault:
     """A TALQ fault starting (``active``) or ending on a streetlight."""
 
@@ -54,7 +57,7 @@ class Fault:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NullFix:
     """A (0, 0) fix: the ingestor dead-letters it, the faulty-tracker rule counts it."""
 
