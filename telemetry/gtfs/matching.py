@@ -120,7 +120,7 @@ def trip_instance(
     return None
 
 
-def _run_offset_s(pattern: TripPattern, dist_m: float) -> float:
+def run_offset_s(pattern: TripPattern, dist_m: float) -> float:
     """Typical seconds from the trip's start to ``dist_m`` along its shape."""
     dists, offsets = pattern.stop_dist_m, pattern.stop_offset_s
     if dist_m <= dists[0]:
@@ -140,7 +140,7 @@ def _estimated_start(
     s = service_seconds(now, local, timezone)
     pattern = next((p for p in patterns if p.start_s <= s < p.end_s), patterns[0])
     dist = along_m if direction == 0 else line.shape.length_m - along_m
-    return now - timedelta(seconds=_run_offset_s(pattern, dist))
+    return now - timedelta(seconds=run_offset_s(pattern, dist))
 
 
 def observe(

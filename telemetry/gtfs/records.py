@@ -65,6 +65,18 @@ class LinkTime:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StopDwell:
+    """The median time buses of a line stay within the radius of one of its intermediate
+    stops, learned from stored traces, for arrivals in one period of the day."""
+
+    route_id: str
+    stop_id: str
+    period: str
+    median_s: float
+    samples: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedConfig:
     """Who runs the buses and who publishes the feed."""
 

@@ -1,5 +1,6 @@
-"""GTFS reads: median link travel times learned from the stored bus traces (static feed run
-times), and each bus's fixes after a given time (live trip matching). The network itself is
+"""GTFS reads: median link travel times and stop dwells learned from the stored bus traces
+(static feed run times, arrival predictions), each bus's fixes after a given time (live trip
+matching), and the open alerts passengers should hear of (service alerts). The network itself is
 read with ``telemetry.storage.reference``."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Final, NamedTuple
 import psycopg
 from psycopg.rows import args_row
 
-from telemetry.gtfs.records import LinkTime
+from telemetry.gtfs.records import LinkTime, StopDwell
 
 # A fix within ``radius`` of one of its line's stops is a visit to that stop: fixes and stops
 # meet on a grid of cells at least the radius wide (a hash join, linear in the fixes), then the
@@ -19,7 +20,7 @@ from telemetry.gtfs.records import LinkTime
 # a visit followed by the visit of the next (or previous) stop of the line is one passage of
 # that link, timed from arrival to arrival (dwell included), or from leaving a first terminus
 # (its layover is not part of the run). Medians per link and period of the day's start.
-_LINK_TIMES: Final = """
+_VISITS: Final = """
 WITH grid AS (
     SELECT %(radius)s / 111195.0 AS clat,
            %(radius)s / (111195.0 * cos(radians(coalesce(avg(lat), 0)))) AS clon
@@ -62,7 +63,12 @@ visits AS (
     SELECT device_id, visit, route, seq, stop_id, bool_or(first_a) AS first_a,
            bool_or(last_a) AS last_a, min(time) AS t_in, max(time) AS t_out
     FROM islands GROUP BY device_id, visit, route, seq, stop_id
-),
+)
+"""
+
+_LINK_TIMES: Final = (
+    _VISITS
+    + """,
 links AS (
     SELECT v.*, lead(route) OVER w AS next_route, lead(seq) OVER w AS next_seq,
            lead(stop_id) OVER w AS next_stop, lead(t_in) OVER w AS next_in
@@ -89,13 +95,32 @@ FROM samples
 GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 3, 4
 """
+)
+
+# A stop's dwell: the time a bus stays within the radius of an intermediate stop of its line
+# (first to last fix of one visit; termini hold layovers, not dwells), median per stop and
+# period of the day's arrival. A visit of one fix counts as zero: the bus went straight by.
+_DWELL_TIMES: Final = (
+    _VISITS
+    + """
+SELECT route, stop_id,
+       width_bucket(extract(epoch FROM (t_in AT TIME ZONE %(tz)s)::time)::float8,
+                    %(bounds)s::float8[]) AS period,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t_out - t_in)) AS median_s,
+       count(*) AS samples
+FROM visits
+WHERE NOT first_a AND NOT last_a AND t_out - t_in <= interval '10 minutes'
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+"""
+)
 
 _FIXES_AFTER: Final = """
-SELECT w.device_id, f.time, f.lat, f.lon, f.route
+SELECT w.device_id, f.time, f.lat, f.lon, f.route, f.speed_kmh
 FROM unnest(%(ids)s::text[], %(after)s::timestamptz[]) AS w(device_id, after)
 JOIN devices d ON d.device_id = w.device_id
 CROSS JOIN LATERAL (
-    SELECT p.time, p.lat, p.lon, coalesce(p.route, d.route) AS route
+    SELECT p.time, p.lat, p.lon, coalesce(p.route, d.route) AS route, p.speed_kmh
     FROM vehicle_positions p
     WHERE p.device_id = w.device_id AND p.time > w.after AND p.time >= %(floor)s
       AND p.time <= %(until)s
@@ -140,6 +165,40 @@ def link_travel_times(
     ]
 
 
+def stop_dwell_times(
+    conn: psycopg.Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    timezone: str,
+    periods: Sequence[tuple[str, int]],
+    radius_m: float = 50.0,
+) -> list[StopDwell]:
+    """Median time buses of each line spend within ``radius_m`` of each of its intermediate
+    stops, from the traces in [since, until), by period of the local day (as
+    ``link_travel_times``)."""
+    params = {
+        "since": since,
+        "until": until,
+        "tz": timezone,
+        "radius": radius_m,
+        "bounds": [float(start) for _, start in periods],
+    }
+    with conn.cursor() as cur:
+        rows = cur.execute(_DWELL_TIMES, params).fetchall()
+    return [
+        StopDwell(
+            route_id=route,
+            stop_id=stop_id,
+            period=periods[bucket - 1][0],
+            median_s=float(median),
+            samples=int(samples),
+        )
+        for route, stop_id, bucket, median, samples in rows
+        if 1 <= bucket <= len(periods)
+    ]
+
+
 class BusFix(NamedTuple):
     """One stored fix of a bus, with the line it reported (or is registered on)."""
 
@@ -148,6 +207,7 @@ class BusFix(NamedTuple):
     lat: float
     lon: float
     route: str | None
+    speed_kmh: float | None = None
 
 
 async def fixes_after(
@@ -171,4 +231,44 @@ async def fixes_after(
     }
     async with conn.cursor(row_factory=args_row(BusFix), binary=True) as cur:
         await cur.execute(_FIXES_AFTER, params)
+        return await cur.fetchall()
+
+
+class BusAlert(NamedTuple):
+    """An open alert on a bus, with its line, and how many buses that line has."""
+
+    alert_id: int
+    kind: str
+    device_id: str
+    route: str
+    opened_at: datetime
+    line_buses: int
+
+
+# Alerts whose condition still holds (not cleared, not resolved): what passengers see is the
+# street now, not the operators' queue.
+_BUS_ALERTS: Final = """
+WITH open AS (
+    SELECT a.alert_id, a.kind, a.device_id, coalesce(a.details->>'route', d.route) AS route,
+           a.opened_at
+    FROM alerts a JOIN devices d ON d.device_id = a.device_id
+    WHERE a.asset_kind = 'bus' AND a.state <> 'resolved' AND a.cleared_at IS NULL
+      AND a.kind = ANY(%(kinds)s)
+),
+fleet AS (
+    SELECT route, count(*) AS buses FROM devices
+    WHERE fleet = 'bus' AND route IN (SELECT route FROM open) GROUP BY route
+)
+SELECT o.alert_id, o.kind, o.device_id, o.route, o.opened_at, coalesce(f.buses, 0)
+FROM open o LEFT JOIN fleet f USING (route)
+WHERE o.route IS NOT NULL
+ORDER BY o.route, o.opened_at, o.alert_id
+"""
+
+
+async def open_bus_alerts(conn: psycopg.AsyncConnection, kinds: Sequence[str]) -> list[BusAlert]:
+    """Uncleared, unresolved alerts of ``kinds`` on buses, by line then age, each with the
+    number of buses registered on its line."""
+    async with conn.cursor(row_factory=args_row(BusAlert)) as cur:
+        await cur.execute(_BUS_ALERTS, {"kinds": list(kinds)})
         return await cur.fetchall()
