@@ -56,16 +56,30 @@ def validate_static(feed: Path, out: Path, *, date: str) -> Verdict:
     return _read(out / "report.json", done.returncode, done.stdout + done.stderr)
 
 
-def validate_realtime(static: Path, vehicle_positions: Path, out: Path, *, at: str) -> Verdict:
-    """``gtfs-rt-validator`` on a VehiclePositions message against a static zip, its clock
-    pinned to ``at`` (ISO 8601)."""
+def validate_realtime(
+    static: Path,
+    vehicle_positions: Path | None,
+    out: Path,
+    *,
+    at: str,
+    trip_updates: Path | None = None,
+    alerts: Path | None = None,
+) -> Verdict:
+    """``gtfs-rt-validator`` on VehiclePositions, TripUpdates and Alerts messages (each under
+    its own feed role, checked together) against a static zip, its clock pinned to ``at``
+    (ISO 8601)."""
+    roles = [
+        arg
+        for flag, path in (("-vp", vehicle_positions), ("-tu", trip_updates), ("-sa", alerts))
+        if path is not None
+        for arg in (flag, str(path))
+    ]
     done = subprocess.run(
         [
             _tool("gtfs-rt-validator"),
             "-gtfs",
             str(static),
-            "-vp",
-            str(vehicle_positions),
+            *roles,
             "--at",
             at,
             "--out",
