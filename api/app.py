@@ -38,6 +38,7 @@ from api.routes import (
     energy_accounting,
     gtfs,
     lights,
+    maintenance_pages,
     ops,
     pages,
     tokens,
@@ -255,6 +256,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         app.include_router(module.router)
     app.include_router(work_orders.router)
     app.include_router(assets.router)
+    app.include_router(maintenance_pages.router)
     pages.mount_static(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     # Outside gzip, inside the access log: headers on every answer, errors included.

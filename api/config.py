@@ -83,6 +83,10 @@ class ApiSettings(BaseSettings):
     open311_rate_window_s: int = Field(default=3600, ge=1)
     open311_rate_per_key: int = Field(default=1000, ge=1)
     open311_rate_per_address: int = Field(default=20, ge=1)
+    # The reporter token the public asset page (/a/{asset_id}, a pole's QR code) posts with. It
+    # is written into that public page, as any web client's key is: make it a reporter token of
+    # its own, so the per-key limit and a revocation touch that page only. Unset: no form.
+    public_report_key: str | None = Field(default=None, min_length=1, max_length=200)
     complaint_sweep_s: float = Field(default=60.0, gt=0)
     complaint_alert_severity: Literal["low", "medium", "high", "critical"] = "medium"
     complaint_alert_sla_h: float = Field(default=72.0, gt=0)

@@ -114,7 +114,10 @@ window.Rasd = (function () {
       style: { color: "#5b4a8a", weight: 2, opacity: 0.8, fillOpacity: 0.04, dashArray: "6 4" },
       interactive: false,
       onEachFeature: function (feature, layer) {
-        layer.bindTooltip(feature.properties.label, {
+        // The district's name in the page's language (label.district.*), else the outline's.
+        const code = feature.properties.name;
+        const name = window.RasdI18n ? RasdI18n.label("district", code) : code;
+        layer.bindTooltip(name === code ? feature.properties.label : name, {
           permanent: true, direction: "center", className: "district-label", interactive: false,
         });
       },

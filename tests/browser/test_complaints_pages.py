@@ -1,6 +1,6 @@
 """Citizens' complaints in headless Chromium: a complaint POSTed through Open311 shows on the
-operator's map (a marker and the list, with what the telemetry says) and on the crew board,
-counted on the card of the alert it opened. Screenshots under RASD_TEST_ARTIFACTS."""
+operator's map (a marker and the list, with what the telemetry says), and the work order of the
+alert it opened reaches the crews' app. Screenshots under RASD_TEST_ARTIFACTS."""
 
 from __future__ import annotations
 
@@ -77,11 +77,12 @@ def test_a_complaint_shows_on_the_map_and_the_crew_board(
     page.locator(".complaint-icon").first.wait_for(timeout=WAIT_MS)
     item.click()
     page.screenshot(path=str(artifacts / "map-citizen-complaint.png"))
+    # The complaint's alert opened a work order in its linking transaction: the crews' app
+    # shows it.
     board = browser_context.new_page()
+    board.set_viewport_size({"width": 390, "height": 844})
     board.goto(f"{api.url}/crew#token={crew}")
-    card = board.locator(".alert", has_text="citizen_report")
+    card = board.locator(".order", has=board.locator("b[data-kind=citizen_report]"))
     card.wait_for(timeout=WAIT_MS)
-    board.locator(".complaints-count").first.wait_for(timeout=WAIT_MS)
-    assert "1 citizen complaint" in card.inner_text()
-    board.locator(f".complaint[data-id='{request_id}']").wait_for(timeout=WAIT_MS)
+    assert "L-MED-0000" in card.inner_text()
     board.screenshot(path=str(artifacts / "crew-citizen-complaint.png"))

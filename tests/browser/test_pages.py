@@ -1,6 +1,7 @@
 """The pages in headless Chromium against real services: the operator map shows the simulated
-fleet and a bus moves when a fix is published; a fault's alert appears on the crew board and is
-acknowledged there. Screenshots are kept under RASD_TEST_ARTIFACTS (default artifacts/)."""
+fleet and a bus moves when a fix is published; a fault opens a work order that reaches the crews'
+app live, and is started there. Screenshots are kept under RASD_TEST_ARTIFACTS (default
+artifacts/)."""
 
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def test_operator_map_shows_the_simulated_fleet_and_a_bus_moves(
         simulator.wait(30)
 
 
-def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
+def test_a_fault_opens_a_work_order_that_reaches_the_crew_app_live(
     migrated: Settings,
     start_ingest: Callable[..., IngestProcess],
     start_api: Callable[..., ApiProcess],
@@ -200,6 +201,7 @@ def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
     start_ingest(migrated)
     api = start_api(migrated)
     crew = _token(migrated, Role.CREW, ["medina"])
+    operator = _token(migrated, Role.OPERATOR)
     with (tmp_path / "alerts.log").open("wb") as log:
         alerts_service = subprocess.Popen(
             [sys.executable, "-m", "alerts"],
@@ -210,12 +212,14 @@ def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
         )
     try:
         page = browser_context.new_page()
+        page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{api.url}/crew#token={crew}")
         page.wait_for_function(
             "() => document.getElementById('status').textContent === 'live'", timeout=WAIT_MS
         )
         now = datetime.now(UTC)
-        # The whole path: a fault report -> ingest -> the alerts service -> NOTIFY -> the board.
+        # The whole path: a fault report -> ingest -> the alerts service (alert and work
+        # order in one transaction) -> NOTIFY -> /ws/alerts -> the crews' app.
         fault = {
             "ts": int(now.timestamp() * 1000),
             "fault": "lampFailure",
@@ -228,21 +232,33 @@ def test_a_fault_alert_appears_on_the_crew_board_and_is_acknowledged(
                 (f"{migrated.topic_prefix}/light/L-GUE-00007/fault", json.dumps(fault)),
             ]
         )
-        card = page.locator(".alert", has_text="L-MED-00042")
+        card = page.locator(".order", has_text="L-MED-00042")
         card.wait_for(timeout=WAIT_MS)
-        assert page.locator(".alert", has_text="L-GUE-00007").count() == 0  # not this crew's
-        card.click()
-        page.screenshot(path=str(artifacts / "crew-alert-open.png"))
-        card.locator("textarea").fill("driver replaced tomorrow morning")
-        card.locator("button[data-action=acknowledge]").click()
-        page.locator(".alert[data-state=acknowledged]", has_text="L-MED-00042").wait_for(
-            timeout=WAIT_MS
+        assert page.locator(".order", has_text="L-GUE-00007").count() == 0  # not this crew's
+        assert card.get_attribute("data-state") == "open"
+        order_id = int(card.get_attribute("data-id") or 0)
+        page.screenshot(path=str(artifacts / "crew-order-open.png"))
+        # The desk assigns it: the change reaches the phone live, and the crew starts.
+        assign = urllib.request.Request(
+            f"{api.url}/api/v1/work-orders/{order_id}/assign",
+            data=json.dumps({"assignee": "crew-medina-1"}).encode(),
+            headers={"Authorization": f"Bearer {operator}", "Content-Type": "application/json"},
         )
-        alert_id = int(page.locator(".alert", has_text="L-MED-00042").get_attribute("data-id"))
-        detail = _get_json(f"{api.url}/api/v1/alerts/{alert_id}", crew)
-        assert detail["state"] == "acknowledged"
-        assert detail["history"][-1]["note"] == "driver replaced tomorrow morning"
-        page.screenshot(path=str(artifacts / "crew-alert-acknowledged.png"))
+        with urllib.request.urlopen(assign, timeout=10) as answer:
+            assert answer.status == 200
+        page.locator(f".order[data-id='{order_id}'][data-state=assigned]").wait_for(timeout=WAIT_MS)
+        page.locator(f".order[data-id='{order_id}']").click()
+        page.locator("#start").click()
+        page.locator("#complete-form").wait_for(timeout=WAIT_MS)
+        page.wait_for_function(
+            "() => document.getElementById('outbox-bar').dataset.pending === '0'",
+            timeout=WAIT_MS,
+        )
+        detail = _get_json(f"{api.url}/api/v1/work-orders/{order_id}", crew)
+        assert detail["state"] == "in_progress"
+        assert [s["step"] for s in detail["steps"]] == ["open", "assign", "start"]
+        assert detail["steps"][-1]["actor"] == "crew:browser crew"
+        page.screenshot(path=str(artifacts / "crew-order-started.png"))
     finally:
         alerts_service.terminate()
         alerts_service.wait(30)
