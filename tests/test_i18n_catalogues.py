@@ -7,6 +7,7 @@ categories: zero, one, two, few, many, other (CLDR plural rules, ``ar``)."""
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import pytest
 
@@ -27,6 +28,7 @@ from telemetry.alert_events import AlertState, Severity
 from telemetry.complaints.matching import LinkState
 from telemetry.complaints.services import SERVICES
 from telemetry.contract import FAULT_NAMES
+from telemetry.energy_accounting.reconcile import FlagCode, MeterSource
 from telemetry.i18n import Locale, cldr_locale
 from telemetry.i18n.catalogues import (
     PUBLIC_PAGES,
@@ -166,6 +168,8 @@ def test_every_machine_code_has_a_label_in_every_locale() -> None:
         "state": {s.value for s in AlertState},
         "light": {s.value for s in LightStatus},
         "link": {s.value for s in LinkState},
+        "flag": {f.value for f in FlagCode},
+        "meter_source": set(get_args(MeterSource)),
     }
     known = page_messages(Locale.EN, Locale.EN)
     for group, codes in groups.items():

@@ -54,6 +54,12 @@ async def crew_board(conn: HTTPConnection) -> HTMLResponse:
     return localised_page(conn, "crew.html", Audience.OPERATOR)
 
 
+@router.get("/energy")
+async def energy_page(conn: HTTPConnection) -> HTMLResponse:
+    """The finance and lighting departments' reconciled month of electricity (operators)."""
+    return localised_page(conn, "energy.html", Audience.OPERATOR)
+
+
 @router.get("/i18n/{locale}.json")
 async def page_catalogue(
     locale: str,
