@@ -1,18 +1,23 @@
 """The open-data face of the bus fleet (no token needed): the static GTFS of the network,
 GTFS-Realtime VehiclePositions, TripUpdates and Alerts whose trips, stops and lines are the
-static feed's, and a stop's next arrivals as JSON for the next-bus page (docs/gtfs.md)."""
+static feed's, a stop's next arrivals as JSON, and the passengers' pages that read it: a stop's
+next buses, the stop search and map, and the stops' printable QR codes (docs/gtfs.md)."""
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
+from urllib.parse import quote
 
+import segno
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from google.transit import gtfs_realtime_pb2
 from pydantic import BaseModel, ConfigDict
+from starlette.requests import HTTPConnection
 
 from api.deps import RuntimeDep
 from api.errors import ERROR_RESPONSES, ApiError
@@ -25,7 +30,9 @@ from api.gtfs_rt import (
     trip_updates_feed,
     vehicle_positions_feed,
 )
+from api.routes.pages import localised_page
 from api.runtime import Runtime
+from telemetry.i18n import Audience
 from telemetry.storage.gtfs import BusAlert, open_bus_alerts
 from telemetry.storage.positions import LatestPosition, latest_positions
 
@@ -355,3 +362,60 @@ async def stop_arrivals(stop_id: str, runtime: RuntimeDep) -> Response:
         media_type="application/json",
         headers={"Cache-Control": "max-age=1"},
     )
+
+
+# The passengers' pages: a stop's next buses, the stop search and map, the stops' QR sheet.
+# Public (no token), Arabic by default; the texts are the catalogues' ``stop.*`` messages.
+# On the GTFS router (app.py includes it), kept out of the OpenAPI schema like every page.
+async def _stop_known(runtime: Runtime, stop_id: str) -> bool:
+    feed = (await _live(runtime)).live.feed
+    return any(s.stop_id == stop_id for s in feed.feed.stops)
+
+
+def stop_url(base: str, stop_id: str) -> str:
+    """The address a stop's QR code carries: its next-bus page under ``base``."""
+    return base.rstrip("/") + "/stops/" + quote(stop_id, safe="")
+
+
+def stop_qr_svg(url: str) -> bytes:
+    """``url`` as a QR code in SVG, drawn as the poles' codes are (segno, error correction M:
+    still readable with a scratched or sun-faded sticker)."""
+    out = io.BytesIO()
+    segno.make_qr(url, error="m").save(out, kind="svg", scale=4, border=4, xmldecl=False)
+    return out.getvalue()
+
+
+@router.get("/stops", include_in_schema=False)
+async def stop_search_page(conn: HTTPConnection) -> HTMLResponse:
+    """Find a stop by name, on a map, or the nearest ones (geolocation, if allowed)."""
+    return localised_page(conn, "stops.html", Audience.PUBLIC)
+
+
+@router.get("/stops/qr-sheet", include_in_schema=False)
+async def stop_qr_sheet(conn: HTTPConnection) -> HTMLResponse:
+    """A printable sheet of stop QR codes: one stop (``?stop=``) or every stop of a line
+    (``?line=``); each code opens that stop's next-bus page."""
+    return localised_page(conn, "stop-qr.html", Audience.PUBLIC)
+
+
+@router.get("/stops/{stop_id}/qr.svg", include_in_schema=False)
+async def stop_qr(request: Request, stop_id: str, runtime: RuntimeDep) -> Response:
+    """The QR code of a stop's next-bus page (its address, nothing else)."""
+    if not await _stop_known(runtime, stop_id):
+        raise ApiError(404, "not_found", f"no stop {stop_id!r} in the static feed")
+    base = runtime.api.public_url or str(request.base_url)
+    return Response(
+        stop_qr_svg(stop_url(base, stop_id)),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/stops/{stop_id}", include_in_schema=False)
+async def stop_page(conn: HTTPConnection, stop_id: str, runtime: RuntimeDep) -> HTMLResponse:
+    """A stop's next buses per line and direction, refreshed every 20 s; a translated 404
+    page for a stop the static feed does not have."""
+    page = localised_page(conn, "stop.html", Audience.PUBLIC)
+    if not await _stop_known(runtime, stop_id):
+        page.status_code = 404
+    return page

@@ -30,8 +30,8 @@ from telemetry.i18n import Locale
 DOMAIN: Final = "rasd"
 LOCALES_DIR: Final = Path(__file__).resolve().parent / "locales"
 #: Page message prefixes: the pages' own (the public ones need Tamazight) and the labels.
-PUBLIC_PAGES: Final = ("transparency", "public", "lang", "feed", "service")
-OPERATOR_PAGES: Final = ("common", "map", "crew", "complaints")
+PUBLIC_PAGES: Final = ("transparency", "public", "lang", "feed", "service", "stop")
+OPERATOR_PAGES: Final = ("common", "map", "crew", "complaints", "maintenance", "energy")
 LABELS: Final = "label"
 _FIELD: Final = re.compile(r"\{([a-z_]+)\}")
 

@@ -17,6 +17,7 @@ from api.auth import Role
 from telemetry.i18n import Locale
 from telemetry.i18n.catalogues import page_messages
 from telemetry.settings import Settings
+from tests.browser.test_crew_app import PHONE, crew_city
 from tests.browser.test_pages import WAIT_MS, _token
 from tests.support.api_process import ApiProcess
 from tests.support.open_data_city import refresh, seed_city
@@ -30,6 +31,12 @@ READY = {
     "map": "() => window.rasd !== undefined && document.querySelector('#light-counts').textContent",
     "crew": "() => window.rasdCrew !== undefined",
     "transparency": "() => document.body.dataset.ready === 'true'",
+    "asset": "() => document.body.dataset.ready === 'true'",
+    "maintenance": "() => document.body.dataset.ready === 'true'",
+    "qr-sheet": "() => document.body.dataset.ready === 'true'",
+    "energy": "() => document.body.dataset.ready === 'true'",
+    "stop": "() => document.body.dataset.ready === 'true'",  # /stops/<stop_id>
+    "stops": "() => document.body.dataset.ready === 'true'",  # /stops, the stop search
 }
 
 VISIBLE_TEXT = """() => {
@@ -184,23 +191,56 @@ def test_operator_map_in_every_locale(
     assert errors == []
 
 
-def test_crew_board_in_every_locale(
+def test_crew_app_in_every_locale(
     migrated: Settings,
     start_api: Callable[..., ApiProcess],
     browser_context: Any,
     artifacts: Path,
+    tmp_path: Path,
 ) -> None:
     api = _seeded(migrated, start_api)
+    crew_city(migrated, tmp_path)  # two assigned work orders in medina
     crew = _token(migrated, Role.CREW, ["medina", "gueliz"])
     page = browser_context.new_page()
+    page.set_viewport_size(PHONE)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     for locale in Locale:
         page.goto(f"{api.url}/crew?lang={locale.value}#token={crew}")
-        page.locator("#alerts .alert").first.wait_for(timeout=WAIT_MS)
+        page.locator("#orders .order").first.wait_for(timeout=WAIT_MS)
         _check(page, "crew", locale, artifacts)
         if locale is Locale.AR:
+            page.locator("#orders .order").first.click()
             _maps_stay_left_to_right(page, "asset-map")
-            button = page.locator("#alerts .alert button").first.inner_text()
-            assert ARABIC.search(button)
+            assert ARABIC.search(page.locator("#start").inner_text())
+            kinds = page.locator("#orders .order b[data-kind]").all_inner_texts()
+            assert kinds and all(ARABIC.search(k) for k in kinds)
+    assert errors == []
+
+
+def test_asset_and_maintenance_pages_in_every_locale(
+    migrated: Settings,
+    start_api: Callable[..., ApiProcess],
+    browser_context: Any,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    crew_city(migrated, tmp_path)
+    operator = _token(migrated, Role.OPERATOR)
+    reporter = _token(migrated, Role.REPORTER)
+    api = start_api(migrated, RASD_API_PUBLIC_REPORT_KEY=reporter)
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    for locale in Locale:
+        page.goto(f"{api.url}/a/P-MED-00042?lang={locale.value}")
+        _check(page, "asset", locale, artifacts)
+        if locale is Locale.ZGH:  # a public page: every word in Tifinagh
+            assert len(TIFINAGH.findall(str(page.evaluate(VISIBLE_TEXT)))) > 150
+        page.goto(f"{api.url}/maintenance?lang={locale.value}#token={operator}")
+        _check(page, "maintenance", locale, artifacts)
+        if locale is Locale.AR:
+            assert page.evaluate("window.rasdMaintenance.chart.options.scales.x.reverse") is True
+        page.goto(f"{api.url}/assets/qr-sheet?circuit=C-112&lang={locale.value}#token={operator}")
+        _check(page, "qr-sheet", locale, artifacts)
     assert errors == []
