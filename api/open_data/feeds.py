@@ -331,6 +331,105 @@ FEEDS: Final[tuple[Feed, ...]] = (
         "monthly, when `python -m telemetry energy reconcile` runs for a month",
         "energy reconciliation per cabinet: equipment register, meters, bills and tariff file",
     ),
+    Feed(
+        "maintenance-kpis-monthly",
+        "Streetlight maintenance indicators per district and month",
+        "The maintenance KPIs of each local month (docs/work_orders.md), from telemetry "
+        "timestamps rather than paperwork, for the whole city (empty district) and each "
+        "district. Each row holds one section: `totals` (outages per 1,000 light points, faults "
+        "and the share the telemetry found before any citizen complaint, day-burning hours, "
+        "warranty claims), `repairs` (repair times of one fault kind: first fault reading to "
+        "first healthy reading, nearest-rank median and 90th percentile) or `warranty` "
+        "(failures under warranty of one supplier and tender). Figures only: no person, crew, "
+        "light or serial number.",
+        "month",
+        (
+            _MONTH,
+            Column("district", "string", "district (empty: the whole city)"),
+            Column(
+                "section",
+                "string",
+                "which figures the row holds: totals, repairs (of one kind) or warranty (of one "
+                "supplier and tender)",
+            ),
+            Column("kind", "string", "fault kind of the repair times (repairs rows)"),
+            Column("supplier", "string", "supplier of the failed parts (warranty rows)"),
+            Column("tender", "string", "tender (project) of the failed parts (warranty rows)"),
+            Column(
+                "lights",
+                "integer",
+                "registered streetlights (light points)",
+                "lights",
+                source="light_points",
+            ),
+            Column(
+                "outages",
+                "integer",
+                "outages: a dark fault of a light, or a light in a circuit or district outage",
+                "outages",
+            ),
+            Column(
+                "outages_per_1000",
+                "number",
+                "outages per 1,000 light points",
+                "outages per 1,000 lights",
+                digits=2,
+            ),
+            Column(
+                "faults",
+                "integer",
+                "faults of the month, whoever reported them first",
+                "faults",
+            ),
+            Column(
+                "found_by_telemetry",
+                "integer",
+                "faults the telemetry found before any citizen complaint",
+                "faults",
+            ),
+            Column(
+                "found_by_telemetry_share",
+                "number",
+                "share of the faults the telemetry found first (0 to 1)",
+                "share",
+                digits=3,
+            ),
+            Column(
+                "day_burning_hours",
+                "number",
+                "hours lights burned with the Sun up, during day-burning alerts",
+                "h",
+                digits=2,
+            ),
+            Column("repairs", "integer", "faults repaired in the month", "repairs"),
+            Column(
+                "median_hours",
+                "number",
+                "median repair time (nearest rank)",
+                "h",
+                source="p50_hours",
+                digits=2,
+            ),
+            Column(
+                "p90_hours",
+                "number",
+                "90th percentile of the repair time (nearest rank)",
+                "h",
+                digits=2,
+            ),
+            Column(
+                "warranty_claims",
+                "integer",
+                "failures of a part still under warranty",
+                "claims",
+            ),
+        ),
+        ("district",),
+        "daily, shortly after local midnight, for the last complete month (until 8 days after "
+        "its end) and the current month so far",
+        "maintenance alerts of streetlights, citizens' complaints (times only), energy readings "
+        "and the equipment register, stored per month",
+    ),
 )
 
 BY_NAME: Final[dict[str, Feed]] = {f.name: f for f in FEEDS}

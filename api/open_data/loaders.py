@@ -14,6 +14,7 @@ import psycopg
 from api.open_data.shaping import DayRange
 from api.runtime import Runtime
 from telemetry.storage import energy_accounting as accounting
+from telemetry.storage import maintenance_kpis as maintenance
 from telemetry.storage import open_data as store
 from telemetry.storage.open_data import MaterialisedFeed
 
@@ -119,6 +120,15 @@ async def _energy_accounting(
     return Loaded(rows, await accounting.last_reconciled_month(conn), {})
 
 
+async def _maintenance_kpis(
+    conn: psycopg.AsyncConnection, runtime: Runtime, span: DayRange | None, f: Filters
+) -> Loaded:
+    s = _span(span)
+    rows = await maintenance.monthly_figures(conn, s.first, s.last, f["district"])
+    until = await maintenance.complete_until(conn)
+    return Loaded(rows, None if until is None else until + timedelta(days=1), {})
+
+
 LOADERS: Final[dict[str, Loader]] = {
     "energy-daily": _energy("day"),
     "energy-monthly": _energy("month"),
@@ -131,4 +141,5 @@ LOADERS: Final[dict[str, Loader]] = {
     "bus-service-daily": _bus("day"),
     "bus-service-monthly": _bus("month"),
     "energy-accounting-monthly": _energy_accounting,
+    "maintenance-kpis-monthly": _maintenance_kpis,
 }

@@ -1,12 +1,13 @@
 """The refresh of the materialised open-data days: one pass per feed from its watermark, one
 day per transaction, under a PostgreSQL advisory lock so that several API processes (and the
-``python -m api opendata refresh`` command) never do the same work twice."""
+``python -m api opendata refresh`` command) never do the same work twice. The same pass stores
+the maintenance KPIs of the last complete month and of the current one so far when stale."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
@@ -23,8 +24,10 @@ from api.open_data.schedule import (
     last_complete_day,
     last_complete_night,
 )
-from telemetry.db import conninfo
+from api.open_data.shaping import add_months, month_end, month_start
+from telemetry.db import connect, conninfo
 from telemetry.settings import Settings
+from telemetry.storage import maintenance_kpis as kpi_store
 from telemetry.storage import open_data as store
 from telemetry.storage.open_data import MATERIALISED, MaterialisedFeed
 
@@ -47,7 +50,29 @@ class RefreshReport:
 
     ran: bool
     days: dict[str, list[date]] = field(default_factory=dict)
+    kpi_months: list[date] = field(default_factory=list)  # maintenance KPIs stored
     seconds: float = 0.0
+
+
+def kpi_months_to_store(
+    last_complete: date,
+    stored: Mapping[date, kpi_store.StoredMonthState],
+    timezone: str,
+    recheck_days: int,
+) -> list[date]:
+    """The months whose maintenance KPIs a pass stores: the last complete month and the current
+    one, each when never stored, stored in another time zone, or stored before a day that is
+    now complete (a month stays open to late readings ``recheck_days`` after its end)."""
+    current = month_start(last_complete + timedelta(days=1))
+    months = []
+    for month in (add_months(current, -1), current):
+        if month > last_complete:
+            continue  # the 1st of a month: nothing of it is complete yet
+        target = min(last_complete, month_end(month) + timedelta(days=recheck_days))
+        state = stored.get(month)
+        if state is None or state.timezone != timezone or state.complete_until < target:
+            months.append(month)
+    return months
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +106,11 @@ class OpenDataRefresher:
         while True:
             try:
                 report = await self.refresh_once()
-                if report.ran and any(report.days.values()):
+                if report.ran and (any(report.days.values()) or report.kpi_months):
                     log.info(
                         "open_data_refreshed",
                         seconds=round(report.seconds, 2),
+                        maintenance_kpi_months=len(report.kpi_months),
                         **{feed: len(days) for feed, days in report.days.items()},
                     )
             except (psycopg.Error, OSError):
@@ -98,8 +124,9 @@ class OpenDataRefresher:
         forced: ForcedRange | None = None,
         feeds: tuple[MaterialisedFeed, ...] = MATERIALISED,
     ) -> RefreshReport:
-        """One pass over ``feeds``; without ``wait``, nothing when another session holds the
-        lock. On its own connection: closing it releases the lock whatever happens."""
+        """One pass over ``feeds`` (and, for a plain pass over every feed, the maintenance KPIs);
+        without ``wait``, nothing when another session holds the lock. On its own connection:
+        closing it releases the lock whatever happens."""
         started = time.perf_counter()
         info = conninfo(self.settings, app="rasd-api-opendata")
         async with await psycopg.AsyncConnection.connect(info, autocommit=True) as conn:
@@ -111,6 +138,8 @@ class OpenDataRefresher:
             try:
                 for feed in feeds:
                     report.days[feed] = await self._refresh_feed(conn, feed, forced)
+                if forced is None and feeds == MATERIALISED:
+                    report.kpi_months = await self._refresh_kpis(conn)
             finally:
                 if not conn.closed:
                     await store.refresh_unlock(conn)
@@ -152,3 +181,24 @@ class OpenDataRefresher:
             await store.refresh_rounds_night(conn, day, STOP_KMH)
         else:
             await store.refresh_bus_day(conn, day, self.api.timezone, TERMINUS_M, MAX_TRIP)
+
+    async def _refresh_kpis(self, conn: psycopg.AsyncConnection) -> list[date]:
+        last = last_complete_day(self.clock(), self.tz, SETTLE)
+        stored = await kpi_store.stored_months(conn)
+        months = kpi_months_to_store(
+            last, stored, self.api.timezone, self.api.opendata_recheck_days
+        )
+        for month in months:
+            # The KPIs' storage is synchronous: a worker thread with its own connection, awaited
+            # (the month is one transaction: cancelled or not, it commits whole or not at all).
+            await asyncio.to_thread(self._store_kpi_month, month, last)
+        return months
+
+    def _store_kpi_month(self, month: date, complete_until: date) -> None:
+        with connect(self.settings, app="rasd-api-opendata", autocommit=True) as conn:
+            kpi_store.store_month(
+                conn,
+                month.strftime("%Y-%m"),
+                complete_until=complete_until,
+                timezone=self.api.timezone,
+            )

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import psycopg
 from psycopg.rows import class_row
 
+from telemetry.storage._rows import fetch_all, filter_values
 from telemetry.storage.equipment import DEFAULT_TIMEZONE
 from telemetry.work_orders.kpis import (
     CITIZEN_KIND,
@@ -266,3 +268,236 @@ def maintenance_kpis(
             for (s, p), n in sorted(totals.items(), key=lambda t: (t[0][0] or "", t[0][1] or ""))
         ],
     )
+
+
+# -- stored months (open data) -----------------------------------------------------------------
+
+Section = Literal["totals", "repairs", "warranty"]
+
+_SECTION_ORDER: Final = "CASE section WHEN 'totals' THEN 0 WHEN 'repairs' THEN 1 ELSE 2 END"
+_FIGURE_COLUMNS: Final = (
+    "district",
+    "section",
+    "kind",
+    "supplier",
+    "tender",
+    "light_points",
+    "outages",
+    "outages_per_1000",
+    "faults",
+    "found_by_telemetry",
+    "found_by_telemetry_share",
+    "day_burning_hours",
+    "day_burning_lights",
+    "repairs",
+    "p50_hours",
+    "p90_hours",
+    "within_48h_share",
+    "warranty_claims",
+)
+_LIGHT_DISTRICTS: Final = (
+    "SELECT district FROM devices WHERE fleet = 'light' AND district IS NOT NULL "
+    "AND district <> '' GROUP BY district ORDER BY district COLLATE \"C\""
+)
+# Concurrent stores of one month (the API's refresher, the command) take turns, so that each
+# replaces the month's rows whole.
+_STORE_LOCK: Final = (
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.maintenance_kpis'), "
+    "(extract(year FROM %(month)s::date) * 12 + extract(month FROM %(month)s::date))::integer)"
+)
+_DELETE_MONTH: Final = "DELETE FROM maintenance_kpi_figures WHERE month = %(month)s"
+_INSERT_FIGURES: Final = (
+    "INSERT INTO maintenance_kpi_figures (month, "
+    + ", ".join(_FIGURE_COLUMNS)
+    + ") VALUES (%(month)s, "
+    + ", ".join(f"%({c})s" for c in _FIGURE_COLUMNS)
+    + ")"
+)
+_UPSERT_MONTH: Final = (
+    "INSERT INTO maintenance_kpi_months (month, timezone, complete_until, districts) "
+    "VALUES (%(month)s, %(tz)s, %(complete_until)s, %(districts)s) "
+    "ON CONFLICT (month) DO UPDATE SET timezone = excluded.timezone, "
+    "complete_until = excluded.complete_until, districts = excluded.districts, "
+    "computed_at = now()"
+)
+_SELECT_FIGURES: Final = (
+    "SELECT month AS period, "
+    + ", ".join(_FIGURE_COLUMNS)
+    + " FROM maintenance_kpi_figures WHERE month >= %(first)s AND month <= %(last)s "
+    "AND (%(districts)s::text[] IS NULL OR district = ANY(%(districts)s)) "
+    # The C collation: the order kpi_figures() builds rows in (Python's string order).
+    'ORDER BY month, district COLLATE "C", '
+    + _SECTION_ORDER
+    + ', kind COLLATE "C", supplier COLLATE "C", tender COLLATE "C"'
+)
+_SELECT_MONTHS: Final = (
+    "SELECT month, timezone, complete_until, districts, computed_at FROM maintenance_kpi_months "
+    "ORDER BY month"
+)
+_COMPLETE_UNTIL: Final = "SELECT max(complete_until) FROM maintenance_kpi_months"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KpiFigures:
+    """One stored row of a month's KPIs (the open-data feed's row): figures only.
+
+    ``district`` '' is the whole city; ``section`` says which figures the row holds (the
+    others are None): the area's totals, one fault ``kind``'s repair times, or the warranty
+    claims of one ``supplier`` and ``tender`` ('' when the register names none)."""
+
+    period: date
+    district: str
+    section: Section
+    kind: str = ""
+    supplier: str = ""
+    tender: str = ""
+    light_points: int | None = None
+    outages: int | None = None
+    outages_per_1000: float | None = None
+    faults: int | None = None
+    found_by_telemetry: int | None = None
+    found_by_telemetry_share: float | None = None
+    day_burning_hours: float | None = None
+    day_burning_lights: int | None = None
+    repairs: int | None = None
+    p50_hours: float | None = None
+    p90_hours: float | None = None
+    within_48h_share: float | None = None
+    warranty_claims: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMonthState:
+    """When a month's KPIs were stored, in which time zone, and the last complete day then."""
+
+    month: date
+    timezone: str
+    complete_until: date
+    districts: int
+    computed_at: datetime
+
+
+def month_start(month: str) -> date:
+    """The first day of a ``YYYY-MM`` month (ValueError when malformed)."""
+    month_bounds(month, DEFAULT_TIMEZONE)  # the same validation as the KPIs'
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def kpi_figures(kpis: MaintenanceKpis) -> list[KpiFigures]:
+    """A computed month of one area as its stored rows: the totals, then repair times per fault
+    kind of that area, then warranty claims per supplier and tender (no claim, asset or light)."""
+    period = month_start(kpis.month)
+    area = kpis.district or ""
+    rows = [
+        KpiFigures(
+            period=period,
+            district=area,
+            section="totals",
+            light_points=kpis.light_points,
+            outages=kpis.outages,
+            outages_per_1000=kpis.outages_per_1000,
+            faults=kpis.detection.faults,
+            found_by_telemetry=kpis.detection.telemetry_first,
+            found_by_telemetry_share=kpis.detection.share,
+            day_burning_hours=kpis.day_burning_hours,
+            day_burning_lights=kpis.day_burning_lights,
+            warranty_claims=len(kpis.warranty_claims),
+        )
+    ]
+    # repair_stats adds whole-city rows (district None) to every answer: a district's answer
+    # keeps its own rows only, which there are the same figures.
+    rows += [
+        KpiFigures(
+            period=period,
+            district=area,
+            section="repairs",
+            kind=r.kind,
+            repairs=r.repairs,
+            p50_hours=r.p50_h,
+            p90_hours=r.p90_h,
+            within_48h_share=r.within_48h,
+        )
+        for r in kpis.repairs
+        if r.district == kpis.district
+    ]
+    rows += [
+        KpiFigures(
+            period=period,
+            district=area,
+            section="warranty",
+            supplier=c.supplier or "",
+            tender=c.project_id or "",
+            warranty_claims=c.claims,
+        )
+        for c in kpis.claims_by_supplier
+    ]
+    return rows
+
+
+def light_districts(conn: psycopg.Connection) -> list[str]:
+    """The districts of the registered lights, sorted."""
+    return [row[0] for row in conn.execute(_LIGHT_DISTRICTS).fetchall()]
+
+
+def store_month(
+    conn: psycopg.Connection,
+    month: str,
+    *,
+    complete_until: date,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> list[KpiFigures]:
+    """Compute ``month``'s KPIs for the city and each district and replace its stored rows, in
+    one transaction (idempotent); ``complete_until``: the last complete local day now."""
+    period = month_start(month)
+    with conn.transaction():
+        conn.execute(_STORE_LOCK, {"month": period})
+        districts = light_districts(conn)
+        rows = kpi_figures(maintenance_kpis(conn, month, timezone=timezone))
+        for district in districts:
+            rows += kpi_figures(maintenance_kpis(conn, month, district=district, timezone=timezone))
+        conn.execute(_DELETE_MONTH, {"month": period})
+        with conn.cursor() as cur:
+            cur.executemany(
+                _INSERT_FIGURES,
+                [{"month": period, **{c: getattr(r, c) for c in _FIGURE_COLUMNS}} for r in rows],
+            )
+        conn.execute(
+            _UPSERT_MONTH,
+            {
+                "month": period,
+                "tz": timezone,
+                "complete_until": complete_until,
+                "districts": len(districts),
+            },
+        )
+    return rows
+
+
+def stored_figures(conn: psycopg.Connection, month: str) -> list[KpiFigures]:
+    """A month's stored rows, in the feed's order."""
+    period = month_start(month)
+    params = {"first": period, "last": period, "districts": None}
+    with conn.cursor(row_factory=class_row(KpiFigures)) as cur:
+        return cur.execute(_SELECT_FIGURES, params).fetchall()
+
+
+async def monthly_figures(
+    conn: psycopg.AsyncConnection, first: date, last: date, districts: Collection[str] | None
+) -> list[KpiFigures]:
+    """Stored rows of the months from ``first`` to ``last`` (first days), optionally of some
+    districts only ('' is the whole city)."""
+    params = {"first": first, "last": last, "districts": filter_values(districts)}
+    return await fetch_all(conn, KpiFigures, _SELECT_FIGURES, params)
+
+
+async def stored_months(conn: psycopg.AsyncConnection) -> dict[date, StoredMonthState]:
+    """Every stored month's state, by month."""
+    return {s.month: s for s in await fetch_all(conn, StoredMonthState, _SELECT_MONTHS)}
+
+
+async def complete_until(conn: psycopg.AsyncConnection) -> date | None:
+    """The last local day complete when the newest stored month was computed (None: none)."""
+    async with conn.cursor() as cur:
+        await cur.execute(_COMPLETE_UNTIL)
+        row = await cur.fetchone()
+    return None if row is None else row[0]
