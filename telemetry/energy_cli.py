@@ -10,9 +10,10 @@ from pathlib import Path
 from telemetry.db import connect
 from telemetry.energy_accounting.bills import parse_bills
 from telemetry.energy_accounting.dispute import render_dispute
-from telemetry.energy_accounting.month import by_district, month_start, reconcile_month, totals
+from telemetry.energy_accounting.month import by_district, reconcile_month, totals
 from telemetry.energy_accounting.reconcile import AccountingError, Thresholds
 from telemetry.energy_accounting.tariffs import EXAMPLE_FILE, load_tariffs
+from telemetry.months import parse_month
 from telemetry.settings import Settings
 from telemetry.storage.energy_accounting import (
     import_bills,
@@ -25,7 +26,7 @@ from telemetry.storage.energy_accounting import (
 
 def _month(text: str) -> str:
     try:
-        month_start(text)
+        parse_month(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
@@ -75,7 +76,7 @@ def run_energy(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.energy_command == "dispute":
         with connect(settings, autocommit=True) as conn:
-            rows = stored_month(conn, month_start(args.month))
+            rows = stored_month(conn, parse_month(args.month))
         row = next((r for r in rows if r.cabinet_id == args.cabinet_id), None)
         if row is None:
             raise AccountingError(
@@ -92,7 +93,7 @@ def run_energy(args: argparse.Namespace, settings: Settings) -> int:
     if args.energy_command == "baseline":
         with connect(settings, autocommit=True) as conn:
             baseline = set_baseline(
-                conn, args.cabinet_id, month_start(args.from_month), month_start(args.to_month)
+                conn, args.cabinet_id, parse_month(args.from_month), parse_month(args.to_month)
             )
         print(
             f"baseline of {baseline.cabinet_id}: {baseline.kwh_per_burning_hour:.3f} kWh per "
@@ -105,7 +106,7 @@ def run_energy(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: prices from the EXAMPLE tariff file {EXAMPLE_FILE}", file=sys.stderr)
     tariffs = load_tariffs(path)
     thresholds = Thresholds()
-    month = month_start(args.month)
+    month = parse_month(args.month)
     with connect(settings, autocommit=True) as conn:
         data = load_month(conn, month, thresholds=thresholds)
         rows = reconcile_month(data, tariffs, thresholds=thresholds)

@@ -23,6 +23,7 @@ PURE = (
     "telemetry.geometry",
     "telemetry.alert_records",
     "telemetry.reference_data",
+    "telemetry.months",
     "simulators.paths",
     "telemetry.complaints.services",
     "telemetry.complaints.chikaya",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
@@ -19,11 +18,10 @@ from api.errors import ERROR_RESPONSES, ApiError
 from telemetry.energy_accounting.dispute import render_dispute
 from telemetry.energy_accounting.month import Totals, by_district, totals
 from telemetry.energy_accounting.reconcile import CabinetMonth
+from telemetry.months import parse_month
 from telemetry.storage.energy_accounting import reconciliation
 
 router = APIRouter(prefix="/api/v1/energy", tags=["energy"], responses=ERROR_RESPONSES)
-
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 Month = Annotated[str, Query(description="local month, YYYY-MM", pattern=r"^\d{4}-\d{2}$")]
 District = Annotated[str | None, Query(min_length=1, max_length=200, description="one district")]
@@ -116,13 +114,14 @@ def _cabinet(row: CabinetMonth) -> CabinetOut:
 
 
 def _first_day(month: str) -> date:
-    if not _MONTH.match(month):
-        raise ApiError(422, "invalid_month", f"month {month!r}: expected YYYY-MM")
-    year = int(month[:4])
-    # The API's days are 1970-2099 (api/timerange.py); year 0 is not even a date.
-    if not 1970 <= year <= 2099:
+    try:
+        first = parse_month(month)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_month", str(exc)) from None
+    # The API's days are 1970-2099 (api/timerange.py), narrower than the months' own range.
+    if not 1970 <= first.year <= 2099:
         raise ApiError(422, "invalid_month", f"month {month!r}: year out of range 1970-2099")
-    return date(year, int(month[5:]), 1)
+    return first
 
 
 @router.get("/reconciliation", summary="A month's modelled, metered and billed electricity")

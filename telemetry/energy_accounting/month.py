@@ -37,6 +37,7 @@ from telemetry.energy_accounting.reconcile import (
     reconcile_cabinet,
 )
 from telemetry.energy_accounting.tariffs import TariffError, TariffSet, days_of
+from telemetry.months import next_month
 from telemetry.solar import sunrise_sunset
 
 #: A light whose last reading is this close to a window's end was still reporting.
@@ -128,19 +129,9 @@ class Totals:
     flags: dict[str, int]
 
 
-def month_start(text: str) -> date:
-    """The first day of ``YYYY-MM``."""
-    try:
-        year, month = (int(p) for p in text.split("-"))
-        return date(year, month, 1)
-    except ValueError:
-        raise ValueError(f"expected a month as YYYY-MM, got {text!r}") from None
-
-
 def last_day(month: date) -> date:
     """The last day of the month starting on ``month``."""
-    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return following - timedelta(days=1)
+    return next_month(month) - timedelta(days=1)
 
 
 def local_window(first: date, last: date, timezone: str = TIMEZONE) -> tuple[datetime, datetime]:

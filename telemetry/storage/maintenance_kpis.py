@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg.rows import class_row
 
+from telemetry.months import parse_month
 from telemetry.storage._rows import fetch_all, filter_values
 from telemetry.storage.equipment import DEFAULT_TIMEZONE
 from telemetry.work_orders.kpis import (
@@ -377,16 +378,10 @@ class StoredMonthState:
     computed_at: datetime
 
 
-def month_start(month: str) -> date:
-    """The first day of a ``YYYY-MM`` month (ValueError when malformed)."""
-    month_bounds(month, DEFAULT_TIMEZONE)  # the same validation as the KPIs'
-    return date(int(month[:4]), int(month[5:7]), 1)
-
-
 def kpi_figures(kpis: MaintenanceKpis) -> list[KpiFigures]:
     """A computed month of one area as its stored rows: the totals, then repair times per fault
     kind of that area, then warranty claims per supplier and tender (no claim, asset or light)."""
-    period = month_start(kpis.month)
+    period = parse_month(kpis.month)
     area = kpis.district or ""
     rows = [
         KpiFigures(
@@ -448,7 +443,7 @@ def store_month(
 ) -> list[KpiFigures]:
     """Compute ``month``'s KPIs for the city and each district and replace its stored rows, in
     one transaction (idempotent); ``complete_until``: the last complete local day now."""
-    period = month_start(month)
+    period = parse_month(month)
     with conn.transaction():
         conn.execute(_STORE_LOCK, {"month": period})
         districts = light_districts(conn)
@@ -475,7 +470,7 @@ def store_month(
 
 def stored_figures(conn: psycopg.Connection, month: str) -> list[KpiFigures]:
     """A month's stored rows, in the feed's order."""
-    period = month_start(month)
+    period = parse_month(month)
     params = {"first": period, "last": period, "districts": None}
     with conn.cursor(row_factory=class_row(KpiFigures)) as cur:
         return cur.execute(_SELECT_FIGURES, params).fetchall()

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from telemetry.months import next_month, parse_month
 from telemetry.solar import elevation_deg
 
 #: Faults that leave a light dark: each episode on a light is one outage.
@@ -33,20 +33,13 @@ DAY_BURNING_KINDS: Final = frozenset({"day_burning", "lampUnexpectedOn"})
 #: Longest gap between two energy readings still counted (as in the operating hours).
 MAX_GAP_S: Final = 3 * 3600.0
 
-_MONTH: Final = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
 
 def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     """The first instant of a ``YYYY-MM`` local month and of the next one (ValueError if bad)."""
-    found = _MONTH.match(month)
-    if found is None:
-        raise ValueError(f"month {month!r}: expected YYYY-MM")
-    year, number = int(found[1]), int(found[2])
-    if not 1900 <= year <= 2999:
-        raise ValueError(f"month {month!r}: year out of range")
+    first = parse_month(month)
     zone = ZoneInfo(timezone)
-    start = datetime(year, number, 1, tzinfo=zone)
-    after = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    start = datetime.combine(first, time(), zone)
+    after = datetime.combine(next_month(first), time(), zone)
     return start.astimezone(UTC), after.astimezone(UTC)
 
 
