@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api.config import ApiSettings
+from api.gtfs_rt import PredictedTrip
 from telemetry.gtfs.feed import StaticFeed, TripPattern, build_feed
 from telemetry.gtfs.matching import BusState, Fix, Phase, TripInstance, current_trip, observe
 from telemetry.gtfs.network import network_of
@@ -123,6 +124,15 @@ class Live:
     trips: dict[str, LiveTrip]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """One second's live buses, their trips and their predictions, shared by the three feeds."""
+
+    buses: list[LatestPosition]  # those with predictions last, in ``predicted``'s order
+    live: Live
+    predicted: list[PredictedTrip]
+
+
 @dataclass(kw_only=True)
 class GtfsState:
     """One process's GTFS state for one schema. The export (learned run times: a scan of
@@ -139,6 +149,8 @@ class GtfsState:
     buses: dict[str, BusState] = field(default_factory=dict)
     progress: dict[str, tuple[TripInstance, Progress]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    snapshot: Snapshot | None = None  # the feeds' cache, valid until ``snapshot_until``
+    snapshot_until: float = -math.inf
 
     async def static_feed(self, sync_pool: ConnectionPool, api: ApiSettings) -> StaticFeed:
         """The exported feed, rebuilt (in a thread) when older than the refresh period."""

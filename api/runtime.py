@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api.config import ApiSettings
+from api.gtfs_feeds import GtfsState
 from api.live.alerts_hub import AlertHub
 from api.live.positions import PositionHub
 from api.live.registry import VehicleRegistry
@@ -30,5 +31,6 @@ class Runtime:
     registry: VehicleRegistry
     metrics: ApiMetrics
     tokens: TokenCache
+    gtfs: GtfsState = field(default_factory=GtfsState)  # the static feed, model and live trips
     broker_subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     alerts_listening: asyncio.Event = field(default_factory=asyncio.Event)

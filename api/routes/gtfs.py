@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from starlette.requests import HTTPConnection
 
 from api.deps import RuntimeDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.gtfs_feeds import GtfsState, Live
+from api.gtfs_feeds import Live, Snapshot
 from api.gtfs_rt import (
     MEDIA_TYPE,
     PredictedTrip,
@@ -42,17 +41,10 @@ ZIP_TYPE: Final = "application/zip"
 # Consumers poll; one snapshot per second per process is plenty (GTFS-RT advice: <= 30 s), and
 # the three feeds of one second agree on which bus runs which trip.
 _CACHE_S = 1.0
-_cache: dict[str, tuple[float, _Snapshot]] = {}
-# Per schema, like the cache: one API process serves one schema, the tests many.
-_states: dict[str, GtfsState] = {}
 #: Rasd's alert kinds that change a passenger's trip: a bus off its line's route is on a
 #: detour; a line whose every bus is offline in service hours runs no service anyone can see.
 DETOUR_KINDS: Final = ("route_deviation",)
 NO_SERVICE_KINDS: Final = ("vehicle_offline",)
-
-
-def _state(schema: str) -> GtfsState:
-    return _states.setdefault(schema, GtfsState())
 
 
 @router.get(
@@ -68,9 +60,7 @@ def _state(schema: str) -> GtfsState:
 async def static_feed(request: Request, runtime: RuntimeDep) -> Response:
     """Stops, lines, shapes and frequency-based trips of the imported network, with run times
     learned from the stored traces; rebuilt at most every ``RASD_API_GTFS_STATIC_REFRESH_S``."""
-    feed = await _state(runtime.settings.database_schema).static_feed(
-        runtime.sync_pool, runtime.api
-    )
+    feed = await runtime.gtfs.static_feed(runtime.sync_pool, runtime.api)
     if not feed.lines:
         raise ApiError(
             404,
@@ -89,26 +79,17 @@ async def static_feed(request: Request, runtime: RuntimeDep) -> Response:
     return Response(feed.zip(), media_type=ZIP_TYPE, headers=headers)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Snapshot:
-    buses: list[LatestPosition]  # those with predictions last, in ``predicted``'s order
-    live: Live
-    predicted: list[PredictedTrip]
-
-
-async def _live(runtime: Runtime, *, learned: bool = False) -> _Snapshot:
+async def _live(runtime: Runtime, *, learned: bool = False) -> Snapshot:
     """This second's live buses (fix younger than ``gtfs_max_age_s``), their trips and their
     predictions; ``learned``: with the travel model learned from the traces (the first such
     call of a process waits for that scan; VehiclePositions never does)."""
-    key = runtime.settings.database_schema
-    state = _state(key)
+    state = runtime.gtfs
     if learned:
         before = state.model
         if await state.travel_model(runtime.sync_pool, runtime.api) is not before:
-            _cache.pop(key, None)  # predicted with the model it replaces
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+            state.snapshot = None  # predicted with the model it replaces
+    if state.snapshot is not None and state.snapshot_until > time.monotonic():
+        return state.snapshot
     now = datetime.now(UTC)
     since = now - timedelta(seconds=runtime.api.gtfs_max_age_s)
     async with runtime.pool.connection(timeout=runtime.api.db_timeout_s) as conn:
@@ -120,8 +101,8 @@ async def _live(runtime: Runtime, *, learned: bool = False) -> _Snapshot:
     # buses with a TripUpdate go last in VehiclePositions, in the TripUpdates' order.
     updated = {p.vehicle_id for p in predicted}
     ordered = sorted(buses, key=lambda b: b.device_id in updated)
-    snapshot = _Snapshot(buses=ordered, live=live, predicted=predicted)
-    _cache[key] = (time.monotonic() + _CACHE_S, snapshot)
+    snapshot = Snapshot(buses=ordered, live=live, predicted=predicted)
+    state.snapshot, state.snapshot_until = snapshot, time.monotonic() + _CACHE_S
     return snapshot
 
 
