@@ -62,7 +62,10 @@ def _profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling one ingest process, to look before tuning."""
     return subprocess.Popen(
         [
-            *("py-spy", "record", "--format", "raw", "-r", "250", "--nonblocking"),
+            # Beside this interpreter: .venv/bin is not on PATH when the bench runs as
+            # .venv/bin/python -m bench.ingest.
+            str(Path(sys.executable).with_name("py-spy")),
+            *("record", "--format", "raw", "-r", "250", "--nonblocking"),
             *("-o", str(out), "--pid", str(pid)),
         ],
         stdout=subprocess.DEVNULL,
