@@ -173,6 +173,10 @@ def background_jobs(runtime: Runtime, complaints: ComplaintDesk, feed: MqttFeed)
         Job(name="alerts-listen", run=lambda: run_alert_feed(runtime)),
         Job(name="broker-watch", run=lambda: watch_broker(runtime, feed)),
         Job(name="complaints", run=complaints.run),
+        Job(
+            name="gtfs-export",
+            run=lambda: runtime.gtfs.keep_fresh(runtime.sync_pool, runtime.api),
+        ),
     ]
     if runtime.api.opendata_refresh_s > 0:
         # Materialised open-data days; the advisory lock lets one process do each pass.

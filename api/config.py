@@ -64,8 +64,9 @@ class ApiSettings(BaseSettings):
     gtfs_max_age_s: float = Field(default=300.0, gt=0)
     # The static GTFS (docs/gtfs.md): who runs the buses (city-facts: Supratours since the
     # 2025/26 contract) and who publishes the feed; run times learned from this many days of
-    # stored traces (0: default speeds only); the export is rebuilt at most this often, the
-    # live matching's timetable (network tables only) this often.
+    # stored traces (0: default speeds only); the export is rebuilt this often in the background
+    # (requests get the previous one meanwhile), the live matching's timetable (network tables
+    # only) this often.
     gtfs_agency_name: str = Field(default="Supratours", min_length=1)
     gtfs_agency_url: str = "https://www.supratours.ma"
     gtfs_lang: str = Field(default="fr", min_length=2, max_length=35)

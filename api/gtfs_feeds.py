@@ -1,5 +1,5 @@
 """What one API process keeps for GTFS: the static feed and the travel model learned with it,
-rebuilt from the database at most every ``RASD_API_GTFS_STATIC_REFRESH_S``, and each live
+rebuilt from the database every ``RASD_API_GTFS_STATIC_REFRESH_S`` in the background, and each live
 bus's trip matching state and progress, fed with the fixes stored since the previous request,
 from which its arrivals are predicted (docs/gtfs.md)."""
 
@@ -143,6 +143,7 @@ class GtfsState:
     model: TravelModel | None = None  # learned with the export
     export_at: float = -math.inf
     export_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)  # a first call came
     timetable: StaticFeed | None = None
     timetable_at: float = -math.inf
     patterns: dict[str, TripPattern] = field(default_factory=dict)
@@ -153,21 +154,40 @@ class GtfsState:
     snapshot_until: float = -math.inf
 
     async def static_feed(self, sync_pool: ConnectionPool, api: ApiSettings) -> StaticFeed:
-        """The exported feed, rebuilt (in a thread) when older than the refresh period."""
-        async with self.export_lock:
-            fresh = time.monotonic() < self.export_at + api.gtfs_static_refresh_s
-            if self.export is None or not fresh:
-                self.export, self.model = await _read(sync_pool, api, learn=True)
-                self.export_at = time.monotonic()
-            return self.export
+        """The exported feed. Only a process's first call waits for it to be built (in a
+        thread); from then on ``keep_fresh`` rebuilds it when due while the previous one is
+        served, since the scan of the traces takes minutes at city scale."""
+        if self.export is None:
+            self.wanted.set()
+            async with self.export_lock:
+                if self.export is None:
+                    await self._rebuild(sync_pool, api)
+        assert self.export is not None
+        return self.export
 
     async def travel_model(self, sync_pool: ConnectionPool, api: ApiSettings) -> TravelModel:
-        """The model learned with the export; while a refresh is under way, the previous one
-        (live feeds never wait for the scan of the traces, but the very first time)."""
-        if self.model is None or not self.export_lock.locked():
+        """The model learned with the export; only the first call waits for it."""
+        if self.model is None:
             await self.static_feed(sync_pool, api)
         assert self.model is not None
         return self.model
+
+    async def keep_fresh(self, sync_pool: ConnectionPool, api: ApiSettings) -> None:
+        """Rebuild the export and its model every ``gtfs_static_refresh_s`` once something has
+        asked for them (a process that never serves GTFS never scans the traces). Runs as a
+        supervised job: a failed rebuild keeps the previous feed and is retried."""
+        while True:
+            await self.wanted.wait()
+            due = self.export_at + api.gtfs_static_refresh_s - time.monotonic()
+            if due > 0:
+                await asyncio.sleep(due)
+            async with self.export_lock:
+                if time.monotonic() >= self.export_at + api.gtfs_static_refresh_s:
+                    await self._rebuild(sync_pool, api)
+
+    async def _rebuild(self, sync_pool: ConnectionPool, api: ApiSettings) -> None:
+        self.export, self.model = await _read(sync_pool, api, learn=True)
+        self.export_at = time.monotonic()
 
     async def _timetable(self, sync_pool: ConnectionPool, api: ApiSettings) -> StaticFeed:
         fresh = time.monotonic() < self.timetable_at + api.gtfs_timetable_refresh_s

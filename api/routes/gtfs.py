@@ -59,7 +59,8 @@ NO_SERVICE_KINDS: Final = ("vehicle_offline",)
 )
 async def static_feed(request: Request, runtime: RuntimeDep) -> Response:
     """Stops, lines, shapes and frequency-based trips of the imported network, with run times
-    learned from the stored traces; rebuilt at most every ``RASD_API_GTFS_STATIC_REFRESH_S``."""
+    learned from the stored traces; rebuilt in the background every
+    ``RASD_API_GTFS_STATIC_REFRESH_S``."""
     feed = await runtime.gtfs.static_feed(runtime.sync_pool, runtime.api)
     if not feed.lines:
         raise ApiError(
