@@ -188,6 +188,7 @@ class GtfsState:
     async def _rebuild(self, sync_pool: ConnectionPool, api: ApiSettings) -> None:
         self.export, self.model = await _read(sync_pool, api, learn=True)
         self.export_at = time.monotonic()
+        self.snapshot = None  # predicted with the model just replaced
 
     async def _timetable(self, sync_pool: ConnectionPool, api: ApiSettings) -> StaticFeed:
         fresh = time.monotonic() < self.timetable_at + api.gtfs_timetable_refresh_s

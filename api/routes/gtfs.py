@@ -86,9 +86,7 @@ async def _live(runtime: Runtime, *, learned: bool = False) -> Snapshot:
     call of a process waits for that scan; VehiclePositions never does)."""
     state = runtime.gtfs
     if learned:
-        before = state.model
-        if await state.travel_model(runtime.sync_pool, runtime.api) is not before:
-            state.snapshot = None  # predicted with the model it replaces
+        await state.travel_model(runtime.sync_pool, runtime.api)
     if state.snapshot is not None and state.snapshot_until > time.monotonic():
         return state.snapshot
     now = datetime.now(UTC)
